@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # The options of module_utils/module.py auth_argument_spec(), documented once.
+    DOCUMENTATION = r"""
+options:
+  tenant_id:
+    description:
+      - The Microsoft Entra tenant to sign in to, as its Directory (tenant) ID GUID or one of its verified
+        domains (for example V(contoso.onmicrosoft.com)).
+      - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used.
+      - Not needed with O(access_token), whose C(tid) claim names the tenant.
+    type: str
+  client_id:
+    description:
+      - The Application (client) ID of the app registration the module signs in as (app-only sign-in).
+      - Required with O(certificate_path) and O(client_secret).
+      - If not set, the value of the E(AZURE_CLIENT_ID) environment variable is used.
+    type: str
+  certificate_path:
+    description:
+      - Path on the managed node to the certificate registered on the application (Certificates & secrets),
+        used to sign the client assertion. This is the recommended credential.
+      - A PEM file holding the certificate and its private key, a PEM certificate with the key in
+        O(private_key_path), or a PFX/PKCS#12 file (C(.pfx), C(.p12)).
+      - The file holding the private key must not be readable by group or others (C(chmod 600)); the module
+        fails otherwise.
+      - If not set, the value of the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable is used.
+      - Mutually exclusive with O(client_secret) and O(access_token). A credential given to the task wins over
+        one that only comes from an environment variable.
+    type: path
+  private_key_path:
+    description:
+      - Path to the PEM private key of O(certificate_path) when the certificate file does not hold it.
+    type: path
+  private_key_passphrase:
+    description:
+      - Passphrase of an encrypted private key or PFX file.
+      - If not set, the value of the E(AZURE_CLIENT_CERTIFICATE_PASSWORD) environment variable is used.
+    type: str
+  certificate_thumbprint:
+    description:
+      - The thumbprint of O(certificate_path) as the Azure portal shows it (SHA-1, 40 hex digits; a 64-digit
+        SHA-256 thumbprint is accepted too). Case, spaces and colons do not matter.
+      - Optional. The thumbprint is always computed from the certificate; when this is given it must be equal,
+        which catches a certificate file that is not the one registered on the application.
+    type: str
+  client_secret:
+    description:
+      - A client secret of the application (its Value, not its Secret ID). Prefer O(certificate_path).
+      - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used.
+      - Mutually exclusive with O(certificate_path) and O(access_token).
+    type: str
+  access_token:
+    description:
+      - A ready Microsoft Graph access token (for example from C(az account get-access-token --resource-type
+        ms-graph)). It is used as is and cannot be renewed, so a long run may outlive it.
+      - Mutually exclusive with O(certificate_path) and O(client_secret).
+    type: str
+  tenant_environment:
+    description:
+      - The cloud the tenant lives in. V(azure_global) and V(azure_gcc) use C(login.microsoftonline.com) and
+        C(graph.microsoft.com); V(azure_gcc_high) uses C(login.microsoftonline.us) and C(graph.microsoft.us);
+        V(azure_dod) uses C(login.microsoftonline.us) and C(dod-graph.microsoft.us); V(azure_china) uses
+        C(login.chinacloudapi.cn) and C(microsoftgraph.chinacloudapi.cn).
+    type: str
+    default: azure_global
+    choices: [azure_global, azure_gcc, azure_gcc_high, azure_dod, azure_china]
+  authority_host:
+    description:
+      - Override the sign-in host with a base URL such as V(https://login.example.net:8443) (a private endpoint,
+        a proxy or the tenant emulator). Must be C(https).
+      - When it differs from the cloud's own login host, msal's instance discovery is skipped.
+    type: str
+  graph_endpoint:
+    description:
+      - Override the Microsoft Graph host with a base URL such as V(https://graph.example.net:8443); C(/v1.0) is
+        appended unless the URL already ends in C(/v1.0) or C(/beta). Must be C(https).
+      - The token is still requested for the cloud's Graph resource (O(tenant_environment)).
+    type: str
+  ca_path:
+    description:
+      - A PEM CA bundle (file or directory) to verify the TLS certificates of the sign-in and Graph hosts,
+        instead of the system bundle.
+      - It wins over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE). TLS verification cannot be turned off.
+    type: path
+requirements:
+  - python >= 3.8
+  - msal >= 1.28 (not needed with O(access_token))
+  - requests >= 2.31
+  - cryptography >= 42 (for O(certificate_path))
+notes:
+  - All options above can be set once for a play with C(module_defaults) and the action group
+    C(group/idsync.entra.graph).
+  - Messages never contain the client secret, the token, the private key or its passphrase.
+"""

@@ -1,0 +1,1099 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Entra application registrations: find, plan, apply and describe.
+
+``AppRegistration`` holds the logic of ``idsync.entra.app_registration`` (ensure an application and its
+service principal match the options) and ``idsync.entra.app_registration_info`` (describe them). The modules
+stay thin: they build one ``AppRegistration`` and call ``ensure_present()``, ``ensure_absent()`` or
+``describe()``.
+
+How it works (after netbox's ``_build_diff`` and terraform-provider-azuread's application resource):
+
+1. Everything is read first (application, service principal, consented app roles, directory role
+   assignments, owners, the resource service principals' ``appRoles`` that turn permission names into ids),
+   and reduced to a compact, stable *state* dict (``display_name``, ``sign_in_audience``,
+   ``certificate_thumbprints``, ``api_permissions`` and ``consented_permissions`` by name,
+   ``directory_roles``, ``owners``). That dict is the ``--diff`` before/after.
+2. The wanted state is computed from the options; options left out keep the current value (they are not
+   managed). Nothing is written when the two are equal, so a second run sends no write request.
+3. In check mode nothing is written: the result says what would be created or changed (``changes``).
+4. Otherwise the steps run in dependency order (application, its keys and permissions, service principal,
+   owners, admin consent, directory roles), each waiting out Entra's replication delay before the next one
+   depends on it, and before the run ends (so the next run reads what this one wrote).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import base64
+import binascii
+import datetime
+import difflib
+import hashlib
+import os
+import re
+import traceback
+
+CRYPTOGRAPHY_IMPORT_ERROR = None
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    HAS_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
+from ansible_collections.idsync.entra.plugins.module_utils import consistency, odata
+
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+THUMBPRINT_RE = re.compile(r"^[0-9a-fA-F]{40}$")
+
+# Resource applications people name in api_permissions, by display name (lower case) -> appId.
+WELL_KNOWN_RESOURCES = {
+    "microsoft graph": "00000003-0000-0000-c000-000000000000",
+    "office 365 exchange online": "00000002-0000-0ff1-ce00-000000000000",
+    "exchange online": "00000002-0000-0ff1-ce00-000000000000",
+    "office 365 sharepoint online": "00000003-0000-0ff1-ce00-000000000000",
+}
+
+SIGN_IN_AUDIENCES = ["AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount",
+                     "PersonalMicrosoftAccount"]
+DEFAULT_SIGN_IN_AUDIENCE = "AzureADMyOrg"
+
+APP_SELECT = "id,appId,displayName,signInAudience,requiredResourceAccess,keyCredentials"
+APP_LIST_SELECT = "id,appId,displayName,signInAudience,requiredResourceAccess,keyCredentials,createdDateTime"
+SP_SELECT = "id,appId,displayName"
+RESOURCE_SP_SELECT = "id,appId,displayName,appRoles"
+ROLE_DEF_SELECT = "id,displayName,templateId,isBuiltIn"
+OWNER_SELECT = "id,userPrincipalName,appId,displayName"
+TENANT_SCOPE = "/"
+
+
+def _now():
+    try:
+        return datetime.datetime.now(datetime.timezone.utc)
+    except AttributeError:  # pragma: no cover - Python 2
+        return datetime.datetime.utcnow()
+
+
+def _iso(value):
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _quote_path(value):
+    """Percent-encode one path segment (a UPN may hold '#', '?', '/' or '%')."""
+    try:
+        from urllib.parse import quote
+    except ImportError:  # pragma: no cover
+        from urllib import quote  # type: ignore
+    return quote(str(value), safe="@.-_'()~!$&*+,;=:")
+
+
+def _replication_error(error):
+    if consistency.is_replication_error(error):
+        return True
+    return isinstance(error, GraphError) and error.status == 400 and error.matches(
+        "Invalid value specified for property 'principalId'", "Invalid value specified for property 'resourceId'")
+
+
+def is_guid(value):
+    return bool(value) and bool(GUID_RE.match(str(value).strip()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Certificates (public part only)
+# --------------------------------------------------------------------------------------------------
+
+class PublicCertificate(object):
+    """A certificate to register as a keyCredential: DER bytes, SHA-1 thumbprint (upper-case hex, as the
+    portal shows it), subject and validity. Never holds a private key."""
+
+    def __init__(self, der, source):
+        if not HAS_CRYPTOGRAPHY:
+            raise ConfigError("The Python library 'cryptography' is required on the managed node to read certificates.")
+        self.der = der
+        self.source = source
+        self.thumbprint = hashlib.sha1(der).hexdigest().upper()
+        cert = x509.load_der_x509_certificate(der)
+        self.subject = cert.subject.rfc4514_string()
+        try:
+            self.not_before = cert.not_valid_before_utc
+            self.not_after = cert.not_valid_after_utc
+        except AttributeError:  # cryptography < 42
+            self.not_before = cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+            self.not_after = cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+
+    @property
+    def display_name(self):
+        name = self.subject or self.thumbprint
+        return name[:90]
+
+    def key_credential(self):
+        """The keyCredential to add: no keyId and no customKeyIdentifier (Graph assigns them; sending them is
+        refused in some cases), validity taken from the certificate itself."""
+        return {
+            "type": "AsymmetricX509Cert",
+            "usage": "Verify",
+            "key": base64.b64encode(self.der).decode("ascii"),
+            "displayName": self.display_name,
+            "startDateTime": _iso(self.not_before),
+            "endDateTime": _iso(self.not_after),
+        }
+
+
+def _ders_from_pem(data):
+    """DER bytes of every CERTIFICATE block of a PEM text; no other block (a private key) is kept."""
+    text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
+    ders = []
+    for match in re.finditer(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S):
+        body = "".join(match.group(1).split())
+        try:
+            ders.append(base64.b64decode(body))
+        except (binascii.Error, ValueError):
+            raise ConfigError("A CERTIFICATE block in the PEM text is not valid base64.", option="certificates")
+    return ders
+
+
+def load_public_certificate(item):
+    """One ``certificates`` entry (a PEM string, or the path of a PEM or DER certificate file on the managed
+    node) -> :class:`PublicCertificate`. When a PEM holds a chain, the first certificate is the one registered."""
+    if not HAS_CRYPTOGRAPHY:
+        raise ConfigError("The Python library 'cryptography' is required on the managed node to read certificates.")
+    if not isinstance(item, str) or not item.strip():
+        raise ConfigError("Each entry of certificates must be a PEM certificate or the path of one.",
+                          option="certificates")
+    text = item.strip()
+    if "-----BEGIN" in text:
+        ders = _ders_from_pem(text)
+        source = "PEM text (first line '{0}')".format(text.splitlines()[0][:40])
+        if not ders:
+            raise ConfigError("An entry of certificates holds PEM text without a CERTIFICATE block (pass the public "
+                              "certificate, never the private key).", option="certificates")
+    else:
+        path = os.path.abspath(os.path.expanduser(text))
+        source = path
+        if not os.path.isfile(path):
+            raise ConfigError("Certificate file '{0}' does not exist on the managed node (certificates takes PEM text "
+                              "or paths of public certificate files).".format(path), option="certificates")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except (IOError, OSError) as exc:
+            raise ConfigError("Certificate file '{0}' cannot be read: {1}.".format(path, exc.strerror or exc),
+                              option="certificates")
+        if b"-----BEGIN" in data:
+            ders = _ders_from_pem(data)
+            if not ders:
+                raise ConfigError("File '{0}' holds no CERTIFICATE block: pass the public certificate file, not the "
+                                  "private key.".format(path), option="certificates")
+        else:
+            ders = [data]
+    try:
+        cert = PublicCertificate(ders[0], source)
+    except ValueError as exc:
+        raise ConfigError("'{0}' is not a valid X.509 certificate: {1}.".format(source, exc), option="certificates")
+    if cert.not_after <= _now():
+        raise ConfigError("Certificate {0} ({1}, from {2}) expired on {3}: Entra ID refuses expired keys; renew it "
+                          "first.".format(cert.thumbprint, cert.subject, source, _iso(cert.not_after)),
+                          option="certificates")
+    return cert
+
+
+def credential_thumbprint(credential):
+    """SHA-1 thumbprint (upper-case hex) of a keyCredential: computed from ``key`` when Graph returned it (it
+    does under ``$select=keyCredentials`` only), else read from ``customKeyIdentifier`` (which defaults to the
+    thumbprint; Graph serialises it as base64 of the 20 bytes, or as the hex text itself)."""
+    key = credential.get("key")
+    if key:
+        try:
+            raw = base64.b64decode(key)
+        except (binascii.Error, ValueError, TypeError):
+            raw = None
+        if raw:
+            if raw.lstrip().startswith(b"-----BEGIN"):
+                ders = _ders_from_pem(raw)
+                raw = ders[0] if ders else None
+            if raw:
+                return hashlib.sha1(raw).hexdigest().upper()
+    custom = credential.get("customKeyIdentifier")
+    if custom:
+        custom = str(custom).strip()
+        if THUMBPRINT_RE.match(custom):
+            return custom.upper()
+        try:
+            raw = base64.b64decode(custom)
+        except (binascii.Error, ValueError, TypeError):
+            raw = None
+        if raw:
+            if len(raw) == 20:
+                return binascii.hexlify(raw).decode("ascii").upper()
+            try:
+                text = raw.decode("ascii")
+            except UnicodeDecodeError:
+                text = ""
+            if THUMBPRINT_RE.match(text):
+                return text.upper()
+    return None
+
+
+def _is_certificate_credential(credential):
+    return (credential.get("type") or "AsymmetricX509Cert") == "AsymmetricX509Cert" and \
+        (credential.get("usage") or "Verify") == "Verify"
+
+
+# --------------------------------------------------------------------------------------------------
+# Name matching
+# --------------------------------------------------------------------------------------------------
+
+def close_matches(name, candidates, limit=5):
+    """Up to ``limit`` candidates that look like ``name`` (difflib, case-insensitive), best first."""
+    lowered = dict((c.lower(), c) for c in candidates if c)
+    found = difflib.get_close_matches(str(name).lower(), list(lowered), n=limit, cutoff=0.6)
+    if not found:
+        # A name typed with a different separator (User.ReadWriteAll, Exchange Admin) still deserves a hint.
+        key = re.sub(r"[^a-z0-9]", "", str(name).lower())
+        found = [c for c in lowered if key and (key in re.sub(r"[^a-z0-9]", "", c))][:limit]
+    return [lowered[f] for f in found]
+
+
+def _hint(matches):
+    if not matches:
+        return "no similar name exists"
+    return "did you mean {0}?".format(" or ".join("'{0}'".format(m) for m in matches))
+
+
+# --------------------------------------------------------------------------------------------------
+# The logic
+# --------------------------------------------------------------------------------------------------
+
+class AppRegistration(object):
+    """Reads and converges one tenant's application registrations through a ``GraphClient``.
+
+    ``timeout`` bounds each wait for replication (seconds); ``consecutive`` is how many consistent reads in a
+    row count as replicated (terraform-provider-azuread uses several).
+    """
+
+    def __init__(self, graph, check_mode=False, timeout=300, consecutive=2, tenant_id=None, graph_url=None):
+        self.graph = graph
+        self.check_mode = check_mode
+        self.timeout = timeout
+        self.consecutive = consecutive
+        self.tenant_id = tenant_id
+        self.graph_url = (graph_url or getattr(graph, "base_url", None) or getattr(graph, "graph_url", None)
+                          or "https://graph.microsoft.com/v1.0").rstrip("/")
+        self.changes = []
+        self._resource_by_app_id = {}
+        self._resource_by_id = {}
+        self._role_definitions = None
+        self._role_definition_by_id = {}
+
+    # ---------------------------------------------------------------- Graph helpers
+
+    def _get_or_none(self, path, params=None):
+        try:
+            return self.graph.get(path, params=params)
+        except GraphError as exc:
+            if exc.is_not_found:
+                return None
+            raise
+
+    def _list(self, path, params=None):
+        return list(self.graph.iter_items(path, params=params))
+
+    def _wait(self, description, fetch, ready, timeout=None):
+        """Poll ``fetch()`` until ``ready(result)`` holds ``consecutive`` times in a row."""
+        return consistency.wait_for(fetch, ready, timeout=timeout or self.timeout, consecutive=self.consecutive,
+                                    description=description)
+
+    def _retry_fresh(self, description, call):
+        """Run a write that depends on an object created moments ago, retrying while Entra answers as if it did
+        not exist yet (404 Request_ResourceNotFound, 400 NoBackingApplicationObject, and the 400 'Invalid value
+        specified for property principalId' app role assignments give for a service principal that has not
+        replicated yet)."""
+        return consistency.retry_until_consistent(call, timeout=self.timeout, description=description,
+                                                  retry_on=_replication_error)
+
+    def _change(self, text):
+        self.changes.append(text)
+
+    # ---------------------------------------------------------------- finding the application
+
+    def find_application(self, app_id=None, display_name=None):
+        """The application with ``app_id`` if given, else the one named ``display_name`` (exact, unique).
+
+        Returns ``None`` when there is none; raises ConfigError when several share the name (never guesses).
+        """
+        if app_id:
+            if not is_guid(app_id):
+                raise ConfigError("app_id '{0}' is not a GUID: pass the Application (client) ID shown on the app "
+                                  "registration's Overview page.".format(app_id), option="app_id")
+            return self._get_or_none("/applications(appId='{0}')".format(app_id.strip().lower()),
+                                     params={"$select": APP_SELECT})
+        if not display_name:
+            raise ConfigError("Pass app_id or display_name to name the application.", option="display_name")
+        matches = self._list("/applications", params={
+            "$filter": odata.eq("displayName", display_name),
+            "$select": "id,appId,displayName,createdDateTime",
+        })
+        # $filter eq on displayName is case-insensitive in Entra; the name is what people see, keep exact ones
+        # first, but treat a case-only difference as the same application rather than creating a twin.
+        exact = [m for m in matches if m.get("displayName") == display_name]
+        candidates = exact or matches
+        if len(candidates) > 1:
+            listing = ", ".join("{0} (created {1})".format(m.get("appId"), m.get("createdDateTime") or "?")
+                                for m in sorted(candidates, key=lambda m: m.get("createdDateTime") or ""))
+            raise ConfigError(
+                "{0} applications are named '{1}': {2}. Pass app_id to choose one (and delete or rename the others); "
+                "a name that is not unique cannot identify an application.".format(
+                    len(candidates), display_name, listing),
+                details={"app_ids": sorted(m.get("appId") for m in candidates)}, option="display_name")
+        if not candidates:
+            return None
+        return self._get_or_none("/applications/{0}".format(candidates[0]["id"]), params={"$select": APP_SELECT})
+
+    def _read_key_credentials(self, object_id):
+        """keyCredentials with their ``key`` (Graph returns it only when keyCredentials alone is selected on a
+        single object)."""
+        data = self.graph.get("/applications/{0}".format(object_id), params={"$select": "keyCredentials"})
+        return list((data or {}).get("keyCredentials") or [])
+
+    def service_principal(self, app_id):
+        return self._get_or_none("/servicePrincipals(appId='{0}')".format(app_id), params={"$select": SP_SELECT})
+
+    # ---------------------------------------------------------------- resources and permission names
+
+    def _cache_resource(self, sp):
+        self._resource_by_app_id[sp["appId"].lower()] = sp
+        self._resource_by_id[sp["id"].lower()] = sp
+        return sp
+
+    def resource_by_app_id(self, app_id):
+        key = app_id.lower()
+        if key not in self._resource_by_app_id:
+            sp = self._get_or_none("/servicePrincipals(appId='{0}')".format(key),
+                                   params={"$select": RESOURCE_SP_SELECT})
+            if sp is None:
+                self._resource_by_app_id[key] = None
+                return None
+            self._cache_resource(sp)
+        return self._resource_by_app_id[key]
+
+    def resource_by_id(self, object_id):
+        key = object_id.lower()
+        if key not in self._resource_by_id:
+            sp = self._get_or_none("/servicePrincipals/{0}".format(key), params={"$select": RESOURCE_SP_SELECT})
+            if sp is None:
+                self._resource_by_id[key] = None
+                return None
+            self._cache_resource(sp)
+        return self._resource_by_id[key]
+
+    def resolve_resource(self, name):
+        """An ``api_permissions`` key (display name such as 'Microsoft Graph', or the resource appId) -> the
+        resource service principal (with ``appRoles``)."""
+        text = str(name).strip()
+        if is_guid(text):
+            sp = self.resource_by_app_id(text)
+            if sp is None:
+                raise ConfigError("No service principal with appId {0} exists in the tenant: the API in api_permissions "
+                                  "must be available in the tenant.".format(text), option="api_permissions")
+            return sp
+        well_known = WELL_KNOWN_RESOURCES.get(text.lower())
+        if well_known:
+            sp = self.resource_by_app_id(well_known)
+            if sp is not None:
+                return sp
+        found = self._list("/servicePrincipals", params={
+            "$filter": odata.eq("displayName", text), "$select": RESOURCE_SP_SELECT})
+        if len(found) == 1:
+            return self._cache_resource(found[0])
+        if len(found) > 1:
+            raise ConfigError("{0} service principals are named '{1}' (appIds {2}): use the resource's appId as the key "
+                              "in api_permissions.".format(len(found), text,
+                                                           ", ".join(sorted(f["appId"] for f in found))),
+                              option="api_permissions")
+        names = [n.title() if n.islower() else n for n in WELL_KNOWN_RESOURCES]
+        raise ConfigError("No API named '{0}' exists in the tenant ({1}); api_permissions keys are API display names "
+                          "such as 'Microsoft Graph' or their appId.".format(
+                              text, _hint(close_matches(text, ["Microsoft Graph", "Office 365 Exchange Online"] + names))),
+                          option="api_permissions")
+
+    @staticmethod
+    def _application_roles(resource):
+        return [r for r in (resource.get("appRoles") or [])
+                if r.get("isEnabled", True) and "Application" in (r.get("allowedMemberTypes") or ["Application"])]
+
+    def resolve_permission(self, resource, name):
+        """A permission name ('User.ReadWrite.All') or app role id -> the app role id, or ConfigError naming
+        the close matches."""
+        text = str(name).strip()
+        roles = self._application_roles(resource)
+        if is_guid(text):
+            for role in roles:
+                if role["id"].lower() == text.lower():
+                    return role["id"], role.get("value") or role["id"]
+        for role in roles:
+            if role.get("value") == text:
+                return role["id"], role["value"]
+        folded = [r for r in roles if (r.get("value") or "").lower() == text.lower()]
+        if len(folded) == 1:
+            return folded[0]["id"], folded[0]["value"]
+        values = sorted(r.get("value") for r in roles if r.get("value"))
+        delegated = [r for r in (resource.get("oauth2PermissionScopes") or []) if r.get("value") == text]
+        extra = " (it is a delegated permission; api_permissions takes application permissions)" if delegated else ""
+        raise ConfigError("Unknown application permission '{0}' for {1}{2}: {3}".format(
+            text, resource.get("displayName") or resource.get("appId"), extra, _hint(close_matches(text, values))),
+            details={"resource": resource.get("displayName"), "permission": text,
+                     "close_matches": close_matches(text, values)}, option="api_permissions")
+
+    def resolve_api_permissions(self, api_permissions):
+        """``{'Microsoft Graph': ['User.ReadWrite.All', ...]}`` -> ``{resourceAppId: {'resource': sp,
+        'roles': {roleId: name}}}``. All unknown names are reported together."""
+        resolved = {}
+        problems = []
+        for key in sorted(api_permissions or {}):
+            names = api_permissions[key]
+            if isinstance(names, str):
+                names = [names]
+            if not isinstance(names, (list, tuple)):
+                raise ConfigError("api_permissions['{0}'] must be a list of permission names.".format(key),
+                                  option="api_permissions")
+            resource = self.resolve_resource(key)
+            entry = resolved.setdefault(resource["appId"].lower(), {"resource": resource, "roles": {}})
+            for name in names:
+                try:
+                    role_id, value = self.resolve_permission(resource, name)
+                except ConfigError as exc:
+                    problems.append(exc)
+                    continue
+                entry["roles"][role_id.lower()] = value
+        if len(problems) == 1:
+            raise problems[0]
+        if problems:
+            raise ConfigError(" ".join(p.msg for p in problems), option="api_permissions",
+                              details={"unknown": [p.details.get("permission") for p in problems]})
+        return resolved
+
+    def _role_name(self, resource, role_id):
+        if resource:
+            for role in resource.get("appRoles") or []:
+                if role.get("id", "").lower() == str(role_id).lower():
+                    return role.get("value") or role["id"]
+        return str(role_id)
+
+    @staticmethod
+    def _resource_label(resource, fallback):
+        return (resource or {}).get("displayName") or fallback
+
+    # ---------------------------------------------------------------- directory roles
+
+    def _all_role_definitions(self):
+        if self._role_definitions is None:
+            self._role_definitions = self._list("/roleManagement/directory/roleDefinitions",
+                                                params={"$select": ROLE_DEF_SELECT})
+            for definition in self._role_definitions:
+                self._role_definition_by_id[definition["id"].lower()] = definition
+                if definition.get("templateId"):
+                    self._role_definition_by_id.setdefault(definition["templateId"].lower(), definition)
+        return self._role_definitions
+
+    def resolve_directory_role(self, name):
+        """'Exchange Administrator' (or a role template id) -> the role definition."""
+        text = str(name).strip()
+        definitions = self._all_role_definitions()
+        if is_guid(text):
+            found = self._role_definition_by_id.get(text.lower())
+            if found:
+                return found
+        for definition in definitions:
+            if definition.get("displayName") == text:
+                return definition
+        folded = [d for d in definitions if (d.get("displayName") or "").lower() == text.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        raise ConfigError("Unknown directory role '{0}': {1}".format(
+            text, _hint(close_matches(text, [d.get("displayName") for d in definitions]))),
+            details={"role": text}, option="directory_roles")
+
+    def role_definition_name(self, definition_id):
+        key = str(definition_id).lower()
+        if key not in self._role_definition_by_id:
+            definition = self._get_or_none("/roleManagement/directory/roleDefinitions/{0}".format(key),
+                                           params={"$select": ROLE_DEF_SELECT})
+            if definition is None:
+                return str(definition_id)
+            self._role_definition_by_id[key] = definition
+        return self._role_definition_by_id[key].get("displayName") or str(definition_id)
+
+    def role_assignments(self, sp_id):
+        """Tenant-wide directory role assignments held by the service principal."""
+        items = self._list("/roleManagement/directory/roleAssignments", params={
+            "$filter": odata.eq("principalId", sp_id)})
+        return [a for a in items if (a.get("directoryScopeId") or TENANT_SCOPE) == TENANT_SCOPE]
+
+    # ---------------------------------------------------------------- owners
+
+    def resolve_owner(self, name):
+        text = str(name).strip()
+        if is_guid(text):
+            found = self._get_or_none("/directoryObjects/{0}".format(text.lower()))
+        else:
+            found = self._get_or_none("/users/{0}".format(_quote_path(text)), params={"$select": OWNER_SELECT})
+        if found is None:
+            raise ConfigError("Owner '{0}' was not found in the tenant: owners takes user principal names or object "
+                              "ids.".format(text), option="owners")
+        return found
+
+    @staticmethod
+    def owner_label(owner):
+        return owner.get("userPrincipalName") or owner.get("appId") or owner.get("id")
+
+    def owners(self, object_id):
+        return self._list("/applications/{0}/owners".format(object_id), params={"$select": OWNER_SELECT})
+
+    # ---------------------------------------------------------------- consent
+
+    def app_role_assignments(self, sp_id):
+        """App role assignments granted to the service principal (application permissions consented)."""
+        return self._list("/servicePrincipals/{0}/appRoleAssignments".format(sp_id))
+
+    # ---------------------------------------------------------------- describing
+
+    def _permissions_by_name(self, pairs):
+        """``[(resourceAppId or resource object id, roleId, by)]`` -> ``{'Microsoft Graph': [sorted names]}``."""
+        result = {}
+        for resource_key, role_id, by in pairs:
+            if by == "appId":
+                resource = self.resource_by_app_id(resource_key)
+            else:
+                resource = self.resource_by_id(resource_key)
+            label = self._resource_label(resource, resource_key)
+            result.setdefault(label, set()).add(self._role_name(resource, role_id))
+        return dict((k, sorted(v)) for k, v in sorted(result.items()))
+
+    @staticmethod
+    def required_role_pairs(app):
+        pairs = set()
+        for entry in (app or {}).get("requiredResourceAccess") or []:
+            for access in entry.get("resourceAccess") or []:
+                if access.get("type") == "Role":
+                    pairs.add((entry["resourceAppId"].lower(), access["id"].lower()))
+        return pairs
+
+    @staticmethod
+    def thumbprints(credentials):
+        return sorted(set(t for t in (credential_thumbprint(c) for c in credentials or []
+                                      if _is_certificate_credential(c)) if t))
+
+    def read_state(self, app):
+        """Everything about an existing application, for the diff and the result."""
+        sp = self.service_principal(app["appId"])
+        credentials = list(app.get("keyCredentials") or [])
+        if any(credential_thumbprint(c) is None for c in credentials if _is_certificate_credential(c)):
+            credentials = self._read_key_credentials(app["id"])
+        assignments = self.app_role_assignments(sp["id"]) if sp else []
+        role_assignments = self.role_assignments(sp["id"]) if sp else []
+        owners = self.owners(app["id"])
+        return {
+            "app": app,
+            "sp": sp,
+            "key_credentials": credentials,
+            "assignments": assignments,
+            "role_assignments": role_assignments,
+            "owners": owners,
+        }
+
+    def summarize(self, raw):
+        """The compact, stable state dict used for --diff and results."""
+        if raw is None:
+            return {"state": "absent"}
+        app = raw["app"]
+        return {
+            "state": "present",
+            "display_name": app.get("displayName"),
+            "sign_in_audience": app.get("signInAudience"),
+            "certificate_thumbprints": self.thumbprints(raw["key_credentials"]),
+            "api_permissions": self._permissions_by_name(
+                [(r, i, "appId") for r, i in sorted(self.required_role_pairs(app))]),
+            "consented_permissions": self._permissions_by_name(
+                [(a["resourceId"].lower(), a["appRoleId"].lower(), "id") for a in raw["assignments"]]),
+            "directory_roles": sorted(set(self.role_definition_name(a["roleDefinitionId"])
+                                          for a in raw["role_assignments"])),
+            "owners": sorted(set(self.owner_label(o) for o in raw["owners"])),
+            "service_principal": "present" if raw["sp"] else "absent",
+        }
+
+    def result_from(self, raw, summary):
+        app = raw["app"] if raw else {}
+        sp = raw["sp"] if raw else None
+        return {
+            "tenant_id": self.tenant_id,
+            "app_id": app.get("appId"),
+            "object_id": app.get("id"),
+            "service_principal_id": (sp or {}).get("id"),
+            "display_name": summary.get("display_name"),
+            "sign_in_audience": summary.get("sign_in_audience"),
+            "certificate_thumbprints": summary.get("certificate_thumbprints", []),
+            "api_permissions": summary.get("api_permissions", {}),
+            "granted_permissions": summary.get("consented_permissions", {}),
+            "directory_roles": summary.get("directory_roles", []),
+            "owners": summary.get("owners", []),
+        }
+
+    # ---------------------------------------------------------------- ensure present
+
+    def ensure_present(self, params):
+        """Converge to ``params`` (the module options). Returns ``(changed, result, diff)``."""
+        app_id = params.get("app_id")
+        display_name = params.get("display_name")
+        if not app_id and not display_name:
+            raise ConfigError("state=present needs display_name (and app_id to address an existing application).",
+                              option="display_name")
+        mode = params.get("certificate_mode") or "add"
+        certificates = None
+        if params.get("certificates") is not None:
+            certificates = [load_public_certificate(item) for item in params["certificates"]]
+            seen = {}
+            for cert in certificates:
+                seen.setdefault(cert.thumbprint, cert)
+            certificates = list(seen.values())
+
+        app = self.find_application(app_id=app_id, display_name=None if app_id else display_name)
+        if app is None and app_id:
+            raise ConfigError("No application with appId {0} exists in tenant {1}: an application cannot be created "
+                              "with a chosen appId; leave app_id out to create one by display_name.".format(
+                                  app_id, self.tenant_id or "(unknown)"), option="app_id")
+        if app_id and display_name and app is not None and app.get("displayName") != display_name:
+            # Renaming must not create a twin of another application.
+            others = [m for m in self._list("/applications", params={
+                "$filter": odata.eq("displayName", display_name), "$select": "id,appId"}) if m["id"] != app["id"]]
+            if others:
+                raise ConfigError("Cannot rename application {0} to '{1}': application(s) {2} already use that name."
+                                  .format(app["appId"], display_name, ", ".join(sorted(o["appId"] for o in others))),
+                                  option="display_name")
+
+        # Resolve every name before writing anything: a typo fails the task with nothing half-done.
+        wanted_permissions = None
+        if params.get("api_permissions") is not None:
+            wanted_permissions = self.resolve_api_permissions(params["api_permissions"])
+        wanted_roles = None
+        if params.get("directory_roles") is not None:
+            wanted_roles = {}
+            for name in params["directory_roles"]:
+                definition = self.resolve_directory_role(name)
+                wanted_roles[(definition.get("templateId") or definition["id"]).lower()] = definition
+        wanted_owners = None
+        if params.get("owners") is not None:
+            wanted_owners = {}
+            for name in params["owners"]:
+                owner = self.resolve_owner(name)
+                wanted_owners[owner["id"].lower()] = owner
+        admin_consent = bool(params.get("admin_consent"))
+
+        raw_before = self.read_state(app) if app else None
+        before = self.summarize(raw_before)
+
+        plan = self._plan(raw_before, display_name, params.get("sign_in_audience"), certificates, mode,
+                          wanted_permissions, admin_consent, wanted_roles, wanted_owners)
+        after = plan["after"]
+        changed = before != after
+
+        if not changed:
+            return False, self.result_from(raw_before, before), {"before": before, "after": after}
+
+        if self.check_mode:
+            result = self.result_from(raw_before, after)
+            return True, result, {"before": before, "after": after}
+
+        raw_after = self._apply(raw_before, plan, params)
+        final = self.summarize(raw_after)
+        return True, self.result_from(raw_after, final), {"before": before, "after": final}
+
+    def _plan(self, raw, display_name, sign_in_audience, certificates, mode, wanted_permissions, admin_consent,
+              wanted_roles, wanted_owners):
+        """Work out every write, and the state they lead to (the diff's 'after')."""
+        app = raw["app"] if raw else None
+        plan = {"create_app": app is None, "patch": {}, "new_keys": [], "drop_keys": [], "keep_keys": None,
+                "create_sp": raw is None or raw["sp"] is None,
+                "grant": [], "revoke": [], "assign_roles": [], "unassign_roles": [], "add_owners": [],
+                "remove_owners": [], "managed": set(["state", "service_principal"])}
+        before = self.summarize(raw)
+        after = dict(before) if raw else {
+            "state": "present", "display_name": None, "sign_in_audience": None, "certificate_thumbprints": [],
+            "api_permissions": {}, "consented_permissions": {}, "directory_roles": [], "owners": [],
+            "service_principal": "absent"}
+        after["state"] = "present"
+        label = display_name or (app or {}).get("displayName")
+
+        if app is None:
+            self._change("create application '{0}'".format(display_name))
+        if display_name:
+            plan["managed"].add("display_name")
+        if display_name and (app is None or app.get("displayName") != display_name):
+            after["display_name"] = display_name
+            if app is not None:
+                plan["patch"]["displayName"] = display_name
+                self._change("rename application {0} to '{1}'".format(app["appId"], display_name))
+        audience = sign_in_audience or (DEFAULT_SIGN_IN_AUDIENCE if app is None else None)
+        if audience:
+            plan["managed"].add("sign_in_audience")
+        if audience and (app is None or app.get("signInAudience") != audience):
+            after["sign_in_audience"] = audience
+            if app is not None:
+                plan["patch"]["signInAudience"] = audience
+                self._change("set sign_in_audience of '{0}' to {1}".format(label, audience))
+
+        # Certificates: compared by thumbprint. 'add' keeps every other key; 'exclusive' drops unlisted ones.
+        if certificates is not None:
+            plan["managed"].add("certificate_thumbprints")
+            existing = list(raw["key_credentials"]) if raw else []
+            have = dict((credential_thumbprint(c), c) for c in existing if _is_certificate_credential(c))
+            want = dict((c.thumbprint, c) for c in certificates)
+            plan["new_keys"] = [want[t] for t in sorted(want) if t not in have]
+            if mode == "exclusive":
+                plan["drop_keys"] = [c for c in existing if not (_is_certificate_credential(c)
+                                                                 and credential_thumbprint(c) in want)]
+            for cert in plan["new_keys"]:
+                self._change("add certificate {0} ({1}) to '{2}'".format(cert.thumbprint, cert.subject, label))
+            for cred in plan["drop_keys"]:
+                self._change("remove {0} key {1} ({2}) from '{3}'".format(
+                    cred.get("type") or "key", credential_thumbprint(cred) or cred.get("keyId"),
+                    cred.get("displayName") or "no name", label))
+            kept = [c for c in existing if c not in plan["drop_keys"]]
+            after["certificate_thumbprints"] = sorted(set(
+                [t for t in (credential_thumbprint(c) for c in kept if _is_certificate_credential(c)) if t]
+                + [c.thumbprint for c in plan["new_keys"]]))
+            if plan["new_keys"] or plan["drop_keys"]:
+                plan["keep_keys"] = kept
+
+        # API permissions (application permissions, i.e. app roles) in requiredResourceAccess.
+        wanted_pairs = None
+        if wanted_permissions is not None:
+            plan["managed"].add("api_permissions")
+            wanted_pairs = set()
+            for resource_app_id, entry in wanted_permissions.items():
+                for role_id in entry["roles"]:
+                    wanted_pairs.add((resource_app_id, role_id))
+            current_pairs = self.required_role_pairs(app)
+            if wanted_pairs != current_pairs:
+                plan["required_resource_access"] = self._required_resource_access(app, wanted_permissions)
+                if app is not None:
+                    plan["patch"]["requiredResourceAccess"] = plan["required_resource_access"]
+                added = wanted_pairs - current_pairs
+                removed = current_pairs - wanted_pairs
+                for resource_app_id, role_id in sorted(added):
+                    self._change("request {0}".format(self._pair_label(resource_app_id, role_id)))
+                for resource_app_id, role_id in sorted(removed):
+                    self._change("stop requesting {0}".format(self._pair_label(resource_app_id, role_id)))
+            after["api_permissions"] = self._permissions_by_name(
+                [(r, i, "appId") for r, i in sorted(wanted_pairs)])
+
+        # The service principal comes right after the application: consent and roles hang off it.
+        if plan["create_sp"]:
+            self._change("create service principal for '{0}'".format(label))
+            after["service_principal"] = "present"
+
+        # Admin consent: the service principal's app role assignments equal the requested app roles.
+        if admin_consent:
+            plan["managed"].add("consented_permissions")
+            pairs = wanted_pairs if wanted_pairs is not None else self.required_role_pairs(app)
+            wanted_consent = set()
+            for resource_app_id, role_id in pairs:
+                resource = self.resource_by_app_id(resource_app_id)
+                if resource is None:
+                    raise ConfigError("Cannot grant admin consent for {0}: the API with appId {1} has no service "
+                                      "principal in the tenant.".format(role_id, resource_app_id),
+                                      option="admin_consent")
+                wanted_consent.add((resource["id"].lower(), role_id))
+            current = {}
+            for assignment in (raw["assignments"] if raw else []):
+                current.setdefault((assignment["resourceId"].lower(), assignment["appRoleId"].lower()), assignment)
+            plan["grant"] = sorted(wanted_consent - set(current))
+            plan["revoke"] = [current[k] for k in sorted(set(current) - wanted_consent)]
+            for resource_id, role_id in plan["grant"]:
+                self._change("grant admin consent for {0}".format(self._pair_label(resource_id, role_id, "id")))
+            for assignment in plan["revoke"]:
+                self._change("revoke admin consent for {0}".format(self._pair_label(
+                    assignment["resourceId"].lower(), assignment["appRoleId"].lower(), "id")))
+            after["consented_permissions"] = self._permissions_by_name(
+                [(r, i, "id") for r, i in sorted(wanted_consent)])
+
+        # Directory roles, tenant-wide scope.
+        if wanted_roles is not None:
+            plan["managed"].add("directory_roles")
+            current = {}
+            for assignment in (raw["role_assignments"] if raw else []):
+                definition_id = assignment["roleDefinitionId"].lower()
+                current.setdefault(definition_id, assignment)
+            wanted_ids = set(wanted_roles)
+            # A custom role's id and a built-in role's templateId both land in roleDefinitionId.
+            plan["assign_roles"] = [wanted_roles[k] for k in sorted(wanted_ids - set(current))]
+            plan["unassign_roles"] = [current[k] for k in sorted(set(current) - wanted_ids)]
+            for definition in plan["assign_roles"]:
+                self._change("assign directory role '{0}'".format(definition.get("displayName")))
+            for assignment in plan["unassign_roles"]:
+                self._change("remove directory role '{0}'".format(
+                    self.role_definition_name(assignment["roleDefinitionId"])))
+            after["directory_roles"] = sorted(set(d.get("displayName") or d["id"] for d in wanted_roles.values()))
+
+        # Owners.
+        if wanted_owners is not None:
+            plan["managed"].add("owners")
+            current = dict((o["id"].lower(), o) for o in (raw["owners"] if raw else []))
+            plan["add_owners"] = [wanted_owners[k] for k in sorted(set(wanted_owners) - set(current))]
+            plan["remove_owners"] = [current[k] for k in sorted(set(current) - set(wanted_owners))]
+            for owner in plan["add_owners"]:
+                self._change("add owner {0}".format(self.owner_label(owner)))
+            for owner in plan["remove_owners"]:
+                self._change("remove owner {0}".format(self.owner_label(owner)))
+            after["owners"] = sorted(set(self.owner_label(o) for o in wanted_owners.values()))
+
+        plan["after"] = after
+        return plan
+
+    def _pair_label(self, resource_key, role_id, by="appId"):
+        resource = self.resource_by_app_id(resource_key) if by == "appId" else self.resource_by_id(resource_key)
+        return "{0}/{1}".format(self._resource_label(resource, resource_key), self._role_name(resource, role_id))
+
+    @staticmethod
+    def _required_resource_access(app, wanted_permissions):
+        """The new requiredResourceAccess: the wanted app roles; delegated (Scope) entries already on the
+        application are kept untouched (api_permissions manages application permissions only)."""
+        entries = {}
+        for entry in (app or {}).get("requiredResourceAccess") or []:
+            scopes = [a for a in entry.get("resourceAccess") or [] if a.get("type") != "Role"]
+            if scopes:
+                entries.setdefault(entry["resourceAppId"].lower(), {
+                    "resourceAppId": entry["resourceAppId"], "resourceAccess": []})["resourceAccess"].extend(
+                    {"id": a["id"], "type": a["type"]} for a in scopes)
+        for resource_app_id in sorted(wanted_permissions):
+            entry = entries.setdefault(resource_app_id, {
+                "resourceAppId": wanted_permissions[resource_app_id]["resource"]["appId"], "resourceAccess": []})
+            for role_id in sorted(wanted_permissions[resource_app_id]["roles"]):
+                entry["resourceAccess"].append({"id": role_id, "type": "Role"})
+        return [entries[k] for k in sorted(entries) if entries[k]["resourceAccess"]]
+
+    # ---------------------------------------------------------------- applying
+
+    def _apply(self, raw, plan, params):
+        after = plan["after"]
+        if plan["create_app"]:
+            body = {"displayName": after["display_name"], "signInAudience": after["sign_in_audience"]}
+            if plan.get("required_resource_access") is not None:
+                body["requiredResourceAccess"] = plan["required_resource_access"]
+            app = self.graph.post("/applications", json=body)
+            object_id = app["id"]
+            # Later steps read it back by id: wait until that read is consistent.
+            self._wait("application {0} to be readable".format(app.get("appId")),
+                       lambda: self._get_or_none("/applications/{0}".format(object_id), params={"$select": APP_SELECT}),
+                       lambda found: found is not None)
+            if plan["new_keys"]:
+                self._patch_keys(object_id, [], plan["new_keys"])
+        else:
+            app = raw["app"]
+            object_id = app["id"]
+            patch = dict(plan["patch"])
+            if plan["keep_keys"] is not None:
+                patch["keyCredentials"] = self._key_payload(object_id, plan["keep_keys"], plan["new_keys"])
+            if patch:
+                self.graph.patch("/applications/{0}".format(object_id), json=patch)
+        app_id = app["appId"]
+
+        # Wait until the application reads back as wanted, so the next step (and the next run) sees it.
+        app = self._wait("application {0} to show the changes".format(app_id),
+                         lambda: self._get_or_none("/applications/{0}".format(object_id),
+                                                   params={"$select": APP_SELECT}),
+                         lambda found: found is not None and self._app_matches(found, after, plan))
+
+        sp = raw["sp"] if raw else None
+        if sp is None:
+            sp = self._retry_fresh("create the service principal of {0}".format(app_id),
+                                   lambda: self.graph.post("/servicePrincipals", json={"appId": app_id}))
+            sp = {"id": sp["id"], "appId": sp.get("appId", app_id), "displayName": sp.get("displayName")}
+            self._wait("service principal of {0} to be readable".format(app_id),
+                       lambda: self.service_principal(app_id), lambda found: found is not None)
+        sp_id = sp["id"]
+
+        directory_base = "{0}/directoryObjects/".format(self.graph_url)
+        for owner in plan["add_owners"]:
+            self._retry_fresh("add owner {0}".format(self.owner_label(owner)), lambda owner=owner: self.graph.post(
+                "/applications/{0}/owners/$ref".format(object_id), json={"@odata.id": directory_base + owner["id"]}))
+        for owner in plan["remove_owners"]:
+            self._delete_tolerant("/applications/{0}/owners/{1}/$ref".format(object_id, owner["id"]))
+
+        for resource_id, role_id in plan["grant"]:
+            body = {"principalId": sp_id, "resourceId": resource_id, "appRoleId": role_id}
+            self._retry_fresh("grant {0}".format(self._pair_label(resource_id, role_id, "id")),
+                              lambda body=body, rid=resource_id: self.graph.post(
+                                  "/servicePrincipals/{0}/appRoleAssignedTo".format(rid), json=body))
+        for assignment in plan["revoke"]:
+            self._delete_tolerant("/servicePrincipals/{0}/appRoleAssignedTo/{1}".format(
+                assignment["resourceId"], assignment["id"]))
+
+        for definition in plan["assign_roles"]:
+            body = {"principalId": sp_id, "roleDefinitionId": definition.get("templateId") or definition["id"],
+                    "directoryScopeId": TENANT_SCOPE}
+            self._retry_fresh("assign directory role '{0}'".format(definition.get("displayName")),
+                              lambda body=body: self.graph.post("/roleManagement/directory/roleAssignments",
+                                                                json=body))
+        for assignment in plan["unassign_roles"]:
+            self._delete_tolerant("/roleManagement/directory/roleAssignments/{0}".format(assignment["id"]))
+
+        # Wait until everything reads back as planned, consistently: then the next run makes no write.
+        expected = dict(after)
+
+        def read_all():
+            current = self._get_or_none("/applications/{0}".format(object_id), params={"$select": APP_SELECT})
+            if current is None:
+                return None
+            return self.read_state(current)
+
+        managed = plan["managed"]
+
+        def settled(state):
+            if state is None or state["sp"] is None:
+                return False
+            summary = self.summarize(state)
+            # Only what the task manages: Entra may add things of its own (the creator as an owner).
+            return all(summary.get(key) == expected.get(key) for key in managed)
+
+        final = self._wait("application {0} to read back as configured".format(app_id), read_all, settled)
+        if plan["create_app"] or "displayName" in plan["patch"]:
+            # The next run looks the application up by name: wait until that lookup finds exactly it.
+            name = after["display_name"]
+            self._wait("application '{0}' to be found by name".format(name),
+                       lambda: self._list("/applications", params={"$filter": odata.eq("displayName", name),
+                                                                   "$select": "id,appId,displayName"}),
+                       lambda found: [f["id"] for f in found if f.get("displayName") == name] == [object_id])
+        return final
+
+    def _app_matches(self, app, after, plan):
+        if after.get("display_name") and app.get("displayName") != after["display_name"]:
+            return False
+        if after.get("sign_in_audience") and app.get("signInAudience") != after["sign_in_audience"]:
+            return False
+        if plan.get("required_resource_access") is not None:
+            wanted = set()
+            for entry in plan["required_resource_access"]:
+                for access in entry["resourceAccess"]:
+                    if access["type"] == "Role":
+                        wanted.add((entry["resourceAppId"].lower(), access["id"].lower()))
+            if self.required_role_pairs(app) != wanted:
+                return False
+        return True
+
+    def _key_payload(self, object_id, keep, new_certs):
+        """The whole keyCredentials collection for PATCH (PATCH replaces it): the kept keys exactly as Graph has
+        them (with their ``key``, read under ``$select=keyCredentials``), plus the new certificates."""
+        if any(not c.get("key") for c in keep):
+            # Graph returns ``key`` only when keyCredentials alone is selected on a single object; a credential
+            # sent back without it is kept by its keyId.
+            fresh = dict((c.get("keyId"), c) for c in self._read_key_credentials(object_id))
+            keep = [fresh.get(c.get("keyId"), c) for c in keep]
+        payload = []
+        for cred in keep:
+            item = dict((k, v) for k, v in cred.items() if v is not None and not k.startswith("@"))
+            payload.append(item)
+        payload.extend(cert.key_credential() for cert in new_certs)
+        return payload
+
+    def _patch_keys(self, object_id, keep, new_certs):
+        payload = self._key_payload(object_id, keep, new_certs)
+        self._retry_fresh("add the certificate(s) to application {0}".format(object_id),
+                          lambda: self.graph.patch("/applications/{0}".format(object_id),
+                                                   json={"keyCredentials": payload}))
+
+    def _delete_tolerant(self, path):
+        try:
+            self.graph.delete(path)
+        except GraphError as exc:
+            if not exc.is_not_found:
+                raise
+
+    # ---------------------------------------------------------------- ensure absent
+
+    def ensure_absent(self, params):
+        app = self.find_application(app_id=params.get("app_id"),
+                                    display_name=None if params.get("app_id") else params.get("display_name"))
+        if app is None:
+            before = {"state": "absent"}
+            result = self.result_from(None, before)
+            result["app_id"] = params.get("app_id")
+            return False, result, {"before": before, "after": before}
+        raw = self.read_state(app)
+        before = self.summarize(raw)
+        after = {"state": "absent"}
+        result = self.result_from(raw, before)
+        self._change("delete application '{0}' ({1}) and its service principal".format(
+            app.get("displayName"), app["appId"]))
+        if self.check_mode:
+            return True, result, {"before": before, "after": after}
+        object_id = app["id"]
+        app_id = app["appId"]
+        self._delete_tolerant("/applications/{0}".format(object_id))
+        # Entra deletes the home tenant's service principal with its application; make sure of it, so no
+        # enterprise application (and no consented permission or role assignment) is left behind.
+        sp = self.service_principal(app_id)
+        if sp is not None:
+            self._delete_tolerant("/servicePrincipals/{0}".format(sp["id"]))
+        self._wait("application {0} to be gone".format(app_id),
+                   lambda: (self._get_or_none("/applications/{0}".format(object_id), params={"$select": "id"}),
+                            self.service_principal(app_id)),
+                   lambda found: found[0] is None and found[1] is None)
+        if params.get("purge"):
+            for deleted_id in filter(None, [object_id, (sp or {}).get("id")]):
+                self._retry_fresh("purge {0} from deleted items".format(deleted_id),
+                                  lambda deleted_id=deleted_id: self._delete_tolerant(
+                                      "/directory/deletedItems/{0}".format(deleted_id)))
+            self._change("purge application {0} from deleted items".format(app_id))
+        name = app.get("displayName")
+        if name:
+            self._wait("application '{0}' to leave the name lookup".format(name),
+                       lambda: self._list("/applications", params={"$filter": odata.eq("displayName", name),
+                                                                   "$select": "id"}),
+                       lambda found: object_id not in [f["id"] for f in found])
+        return True, result, {"before": before, "after": after}
+
+    # ---------------------------------------------------------------- info
+
+    def describe(self, app_id=None, display_name=None, include_details=True):
+        """Applications (one by app_id / display_name, or all, paged) with their service principal id,
+        certificate thumbprints, requested and consented permissions by name, directory roles and owners."""
+        if app_id:
+            app = self.find_application(app_id=app_id)
+            apps = [app] if app else []
+        elif display_name:
+            apps = self._list("/applications", params={"$filter": odata.eq("displayName", display_name),
+                                                       "$select": APP_LIST_SELECT})
+        else:
+            apps = self._list("/applications", params={"$select": APP_LIST_SELECT})
+        apps.sort(key=lambda a: ((a.get("displayName") or "").lower(), a.get("appId") or ""))
+        result = []
+        for app in apps:
+            if include_details:
+                raw = self.read_state(app)
+            else:
+                raw = {"app": app, "sp": None, "key_credentials": app.get("keyCredentials") or [],
+                       "assignments": [], "role_assignments": [], "owners": []}
+            summary = self.summarize(raw)
+            item = self.result_from(raw, summary)
+            item.pop("tenant_id", None)
+            item["created_date_time"] = app.get("createdDateTime")
+            item["certificates"] = [{
+                "thumbprint": credential_thumbprint(c),
+                "display_name": c.get("displayName"),
+                "key_id": c.get("keyId"),
+                "start_date_time": c.get("startDateTime"),
+                "end_date_time": c.get("endDateTime"),
+            } for c in raw["key_credentials"] if _is_certificate_credential(c)]
+            if not include_details:
+                for key in ("service_principal_id", "granted_permissions", "directory_roles", "owners"):
+                    item.pop(key, None)
+            result.append(item)
+        return result

@@ -1,0 +1,541 @@
+# -*- coding: utf-8 -*-
+# Copyright: idsync.entra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Named connections: validation of connection settings, the Graph client of an ``azure_ad`` connection record,
+and "Test connection" (token + ``GET /organization`` + granted permissions cover what the connector needs).
+
+Used by ``idsync.entra.connection`` / ``connection_info`` and by the sync engine (``graph_client_for``).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import codecs
+import csv
+import io
+import os
+import re
+
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.store import (
+    DEFAULT_STORE_PATH,
+    Store,
+    find_forbidden_keys,
+    redact_settings,
+)
+
+CONNECTORS = ("azure_ad", "csv")
+
+TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod", "azure_china")
+
+# Microsoft Graph application permissions each connector needs (least privilege).
+DEFAULT_REQUIRED_PERMISSIONS = {
+    "azure_ad": ["User.ReadWrite.All", "Group.ReadWrite.All", "Organization.Read.All"],
+    "csv": [],
+}
+
+# A required permission is also satisfied by any of these broader ones.
+SATISFIED_BY = {
+    "User.Read.All": ("User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+    "User.ReadWrite.All": ("Directory.ReadWrite.All",),
+    "Group.Read.All": ("Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+    "Group.ReadWrite.All": ("Directory.ReadWrite.All",),
+    "GroupMember.Read.All": ("GroupMember.ReadWrite.All", "Group.Read.All", "Group.ReadWrite.All",
+                             "Directory.Read.All", "Directory.ReadWrite.All"),
+    "GroupMember.ReadWrite.All": ("Group.ReadWrite.All", "Directory.ReadWrite.All"),
+    "Organization.Read.All": ("Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
+    "Directory.Read.All": ("Directory.ReadWrite.All",),
+    "Application.Read.All": ("Application.ReadWrite.All", "Application.ReadWrite.OwnedBy",
+                             "Directory.Read.All", "Directory.ReadWrite.All"),
+}
+
+# Settings of an azure_ad record, and the auth option each maps to.
+AZURE_AD_SETTINGS = (
+    "tenant_id", "application_id", "certificate_thumbprint", "certificate_path", "private_key_path",
+    "tenant_environment", "authority_host", "graph_endpoint", "ca_path",
+)
+CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator")
+
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+_GUID_WHAT = {
+    "tenant_id": "the Directory (tenant) ID",
+    "application_id": "the Application (client) ID",
+}
+
+
+class ConnectionTestFailed(IdsyncError):
+    """``test: true`` failed; ``result`` is the test result dict."""
+
+    def __init__(self, msg, result):
+        self.result = result
+        super(ConnectionTestFailed, self).__init__(msg, {"code": "ConnectionTestFailed"})
+
+
+# -- small helpers ------------------------------------------------------------------------------------------------
+
+def _abspath(value):
+    return os.path.abspath(os.path.expanduser(str(value))) if value else None
+
+
+def validate_guid(value, option):
+    """Return the GUID lower-cased, or raise ConfigError naming the option and the bad value."""
+    text = "" if value is None else str(value).strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    if not _GUID_RE.match(text):
+        raise ConfigError(
+            "%s '%s' is not a GUID: pass %s as the Azure portal shows it, e.g. 00000000-0000-0000-0000-000000000000."
+            % (option, value, _GUID_WHAT.get(option, "a GUID")), option=option, details={"value": str(value)})
+    return text.lower()
+
+
+def missing_permissions(required, granted):
+    """The required permissions that neither ``granted`` nor a broader granted permission covers."""
+    have = set(granted or [])
+    missing = []
+    for name in required or []:
+        if name in have or any(alt in have for alt in SATISFIED_BY.get(name, ())):
+            continue
+        missing.append(name)
+    return missing
+
+
+def public_record(record):
+    """A record as modules return it: no secret-bearing settings (older setups may have stored some)."""
+    if record is None:
+        return None
+    result = dict(record)
+    result["settings"] = redact_settings(record.get("settings") or {})
+    return result
+
+
+def open_store(path, check_mode=False):
+    """Open the store; in check mode a store that does not exist yet is not created (returns None)."""
+    path = _abspath(path or DEFAULT_STORE_PATH)
+    if check_mode and not os.path.exists(path):
+        return None
+    return Store(path)
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+
+def _validate_azure_ad(params):
+    """Validate the azure_ad options and return the settings to store (all paths absolute)."""
+    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, http
+
+    missing = [o for o in ("tenant_id", "application_id", "certificate_path") if not params.get(o)]
+    if missing:
+        raise ConfigError("An azure_ad connection needs %s." % ", ".join(missing), option=missing[0])
+    tenant_id = validate_guid(params["tenant_id"], "tenant_id")
+    application_id = validate_guid(params["application_id"], "application_id")
+    environment = params.get("tenant_environment") or "azure_global"
+    # URL overrides and tenant environment: same validation the client applies.
+    clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"))
+    ca_path = http.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
+
+    wanted = params.get("certificate_thumbprint")
+    if wanted:
+        try:
+            wanted = certs.normalize_thumbprint(wanted)
+        except ValueError as exc:
+            raise ConfigError("certificate_thumbprint: %s (as the Azure portal shows it under Certificates & secrets)."
+                              % exc, option="certificate_thumbprint", details={"value": str(params.get("certificate_thumbprint"))})
+
+    cert_path = _abspath(params["certificate_path"])
+    key_path = _abspath(params.get("private_key_path"))
+    if not os.path.exists(cert_path):
+        raise ConfigError("certificate_path '%s' does not exist." % cert_path, option="certificate_path")
+    if key_path and not os.path.exists(key_path):
+        raise ConfigError("private_key_path '%s' does not exist." % key_path, option="private_key_path")
+    passphrase = params.get("private_key_passphrase")
+    # Checked before the key is read, so a world-readable key is reported whatever else is wrong with it.
+    if key_path:
+        certs.check_key_file_permissions(key_path)
+    info = certs.load_certificate(cert_path, key_path, passphrase)
+    if info.private_key is None:
+        raise ConfigError("'%s' holds no private key: pass private_key_path, or a PEM file holding both the key and "
+                          "the certificate." % cert_path, option="private_key_path")
+    certs.check_key_file_permissions(info.key_path)
+    if wanted:
+        actual = info.thumbprint_sha256 if len(wanted) == 64 else info.thumbprint_sha1
+        if wanted != actual:
+            raise ConfigError(
+                "Certificate thumbprint %s does not match the certificate at %s (its thumbprint is %s)."
+                % (wanted, cert_path, actual),
+                option="certificate_thumbprint", details={"expected": wanted, "actual": actual})
+    key_type = type(info.private_key).__name__
+    if "RSA" not in key_type.upper():
+        raise ConfigError(
+            "The key of the certificate at %s is not an RSA key (%s): Microsoft Entra ID certificate credentials are "
+            "signed with RSA, create the certificate with key_type rsa." % (cert_path, key_type), option="certificate_path")
+    certs.check_validity(info, path=cert_path)
+
+    settings = {
+        "auth": "certificate",
+        "tenant_id": tenant_id,
+        "application_id": application_id,
+        "certificate_thumbprint": info.thumbprint_sha1,
+        "certificate_path": cert_path,
+        "private_key_path": key_path,
+        "tenant_environment": environment,
+        "authority_host": (params.get("authority_host") or "").rstrip("/") or None,
+        "graph_endpoint": (params.get("graph_endpoint") or "").rstrip("/") or None,
+        "ca_path": ca_path,
+    }
+    return dict((k, v) for k, v in settings.items() if v is not None)
+
+
+def _validate_csv(params):
+    path = params.get("path")
+    if not path:
+        raise ConfigError("A csv connection needs path (the CSV file).", option="path")
+    delimiter = params.get("delimiter")
+    delimiter = "," if delimiter is None else delimiter
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if len(delimiter) != 1 or delimiter in ('"', "\r", "\n"):
+        raise ConfigError("delimiter '%s' must be a single character other than a quote or a line break." % delimiter,
+                          option="delimiter")
+    encoding = params.get("encoding") or "utf-8"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ConfigError("encoding '%s' is not a known text encoding." % encoding, option="encoding")
+    key = params.get("key")
+    if key is not None:
+        if isinstance(key, str):
+            key = [key]
+        key = [str(k) for k in key]
+        if not key or any(not k.strip() for k in key):
+            raise ConfigError("key must list one or more column names.", option="key")
+    separator = params.get("multi_value_separator")
+    separator = ";" if separator is None else separator
+    if not separator:
+        raise ConfigError("multi_value_separator must not be empty.", option="multi_value_separator")
+    if separator == delimiter:
+        raise ConfigError("multi_value_separator must differ from delimiter ('%s')." % delimiter,
+                          option="multi_value_separator")
+    settings = {
+        "path": _abspath(path),
+        "delimiter": delimiter,
+        "encoding": encoding,
+        "key": key,
+        "multi_value_separator": separator,
+    }
+    return dict((k, v) for k, v in settings.items() if v is not None)
+
+
+def _reject_foreign_options(params, connector):
+    foreign = CSV_SETTINGS if connector == "azure_ad" else AZURE_AD_SETTINGS + ("private_key_passphrase",)
+    # Options with a default (delimiter, encoding, multi_value_separator) only count when set to something else.
+    defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global"}
+    given = [o for o in foreign if params.get(o) not in (None, [], defaults.get(o, object()))]
+    if given:
+        raise ConfigError("%s do%s not apply to a %s connection." % (", ".join(given), "es" if len(given) == 1 else "",
+                                                                     connector), option=given[0])
+
+
+def build_settings(params):
+    """Validate a connection module's params; return the settings dict the store keeps."""
+    connector = params.get("connector")
+    if connector in CONNECTORS:
+        _reject_foreign_options(params, connector)
+    if connector == "azure_ad":
+        settings = _validate_azure_ad(params)
+    elif connector == "csv":
+        settings = _validate_csv(params)
+    else:
+        raise ConfigError("connector must be one of %s, got '%s'." % (", ".join(CONNECTORS), connector), option="connector")
+    forbidden = find_forbidden_keys(settings)
+    if forbidden:  # pragma: no cover - defence in depth, the validators never produce these
+        raise ConfigError("Refusing to store secrets in a connection (%s)." % ", ".join(forbidden))
+    return settings
+
+
+# -- Graph client of a record -------------------------------------------------------------------------------------
+
+def auth_params(record, overrides=None):
+    """The auth option dict (helper-3's names) of an azure_ad connection record, with ``overrides`` on top.
+
+    This is what a module's ``connection: <name>`` + ``store:`` options fill in for the auth options left unset.
+    """
+    settings = dict(record.get("settings") or {})
+    name = record.get("name") or "(unnamed)"
+    if record.get("connector") not in (None, "azure_ad"):
+        raise ConfigError("Connection %s is a %s connection, not azure_ad: it has no Microsoft Graph credentials."
+                          % (name, record.get("connector")), option="connection")
+    params = {
+        "tenant_id": settings.get("tenant_id"),
+        "client_id": settings.get("application_id") or settings.get("client_id"),
+        "certificate_path": settings.get("certificate_path"),
+        "private_key_path": settings.get("private_key_path"),
+        "certificate_thumbprint": settings.get("certificate_thumbprint"),
+        "client_secret": None,
+        "access_token": None,
+        "private_key_passphrase": None,
+        "tenant_environment": settings.get("tenant_environment") or "azure_global",
+        "authority_host": settings.get("authority_host"),
+        "graph_endpoint": settings.get("graph_endpoint"),
+        "ca_path": settings.get("ca_path"),
+    }
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            params[key] = value
+    if not params.get("certificate_path") and not params.get("client_secret") and not params.get("access_token"):
+        if settings.get("auth") == "client_secret":
+            raise ConfigError(
+                "Connection %s was saved with client secret authentication, and the store never keeps secrets: update "
+                "the authentication data (run idsync.entra.connection with certificate_thumbprint and certificate_path)."
+                % name, option="connection")
+        raise ConfigError("Connection %s has no certificate_path: update it with idsync.entra.connection." % name,
+                          option="connection")
+    return params
+
+
+def connection_auth_params(name, store_path=None, explicit=None):
+    """Auth option values of the stored connection ``name`` for ``IdsyncModule._connection_params()``.
+
+    ``explicit`` holds the auth options the task set itself; they win (e.g. a client_secret passed at run time for
+    a connection saved with client secret authentication). Returns only the options that have a value. Raises
+    ConfigError when the store or the connection does not exist.
+    """
+    path = _abspath(store_path or DEFAULT_STORE_PATH)
+    if not os.path.exists(path):
+        raise ConfigError("Connection %s: the idsync store %s does not exist (create the connection with "
+                          "idsync.entra.connection first)." % (name, path), option="store")
+    with Store(path) as store:
+        record = store.get_connection(name)
+    if record is None:
+        raise ConfigError("Connection %s is not in the idsync store %s." % (name, path), option="connection")
+    params = auth_params(record, explicit)
+    return dict((k, v) for k, v in params.items() if v is not None)
+
+
+def graph_client_for(record, overrides=None, session=None):
+    """A ``GraphClient`` for an azure_ad connection record ({name, connector, settings}).
+
+    ``overrides`` (auth option names) win over the record, e.g. ``{"private_key_passphrase": ...}`` for an encrypted
+    key, or endpoint overrides for a test.
+    """
+    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, http
+
+    params = auth_params(record, overrides)
+    endpoints = clouds.resolve_endpoints(params["tenant_environment"], params["tenant_id"],
+                                         authority_host=params.get("authority_host"),
+                                         graph_endpoint=params.get("graph_endpoint"))
+    session = session or http.build_session(params.get("ca_path"))
+    credential = credentials.build_credential(params, endpoints, session)
+    return graph.GraphClient(endpoints, credential, session)
+
+
+# -- Test connection ----------------------------------------------------------------------------------------------
+
+def _empty_result():
+    return {"ok": False, "organization": None, "granted_permissions": [], "missing_permissions": [], "error": None}
+
+
+def _claims(client):
+    claims = client.token_claims  # a property of GraphClient (acquires the token)
+    if callable(claims):  # pragma: no cover - tolerate a method
+        claims = claims()
+    return claims or {}
+
+
+def test_connection(client, required_permissions, expected_tenant_id=None):
+    """Token + ``GET /organization`` + the granted ``roles`` claim covers ``required_permissions``.
+
+    Returns ``{ok, organization, granted_permissions, missing_permissions, error}``; never raises for a failed
+    test (``error`` says what failed, naming each missing permission).
+    """
+    result = _empty_result()
+    required = list(required_permissions or [])
+    try:
+        claims = _claims(client)
+    except IdsyncError as exc:
+        result["error"] = "Sign-in failed: %s" % exc.msg
+        result["error_details"] = exc.to_result()
+        return result
+    granted = sorted(set(claims.get("roles") or []))
+    result["granted_permissions"] = granted
+    result["missing_permissions"] = missing_permissions(required, granted)
+    problems = []
+    if result["missing_permissions"]:
+        problems.append(
+            "the application lacks the Microsoft Graph application permission%s %s (granted: %s): add %s under API "
+            "permissions and grant admin consent" % (
+                "s" if len(result["missing_permissions"]) > 1 else "",
+                ", ".join(result["missing_permissions"]),
+                ", ".join(granted) or "none",
+                "them" if len(result["missing_permissions"]) > 1 else "it",
+            ))
+    try:
+        body = client.get("/organization")
+        orgs = body.get("value") if isinstance(body, dict) else None
+        org = (orgs or [None])[0] if orgs is not None else body
+        if org:
+            result["organization"] = {
+                "id": org.get("id"),
+                "display_name": org.get("displayName"),
+                "default_domain": next((d.get("name") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), None),
+            }
+        else:
+            problems.append("GET /organization returned no organization")
+    except IdsyncError as exc:
+        problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
+        result["error_details"] = exc.to_result()
+    tid = claims.get("tid")
+    if expected_tenant_id and _GUID_RE.match(str(expected_tenant_id)):
+        org_id = (result["organization"] or {}).get("id") or tid
+        if org_id and org_id.lower() != str(expected_tenant_id).lower():
+            problems.append("the token is for tenant %s, not the configured tenant %s" % (org_id, expected_tenant_id))
+    if problems:
+        text = "; ".join(problems)
+        result["error"] = text[0].upper() + text[1:] + "."
+    else:
+        result["ok"] = True
+    return result
+
+
+def test_csv(settings):
+    """'Test connection' of a csv connection: the file exists, decodes, and its header names the key columns."""
+    result = {"ok": False, "columns": [], "rows": None, "error": None}
+    path = settings.get("path")
+    if not path or not os.path.isfile(path):
+        result["error"] = "The CSV file %s does not exist." % path
+        return result
+    try:
+        with io.open(path, "r", encoding=settings.get("encoding") or "utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter=settings.get("delimiter") or ",")
+            header = next(reader, None) or []
+            rows = sum(1 for _row in reader)
+    except (IOError, OSError) as exc:
+        result["error"] = "Cannot read the CSV file %s: %s." % (path, exc.strerror or exc)
+        return result
+    except (UnicodeError, csv.Error) as exc:
+        result["error"] = "Cannot parse the CSV file %s as %s: %s." % (path, settings.get("encoding") or "utf-8", exc)
+        return result
+    header = [h.lstrip(u"\ufeff") if i == 0 else h for i, h in enumerate(header)]
+    result["columns"] = header
+    result["rows"] = rows
+    missing = [k for k in settings.get("key") or [] if k not in header]
+    if not header:
+        result["error"] = "The CSV file %s has no header row." % path
+    elif missing:
+        result["error"] = "The CSV file %s has no key column%s %s (columns: %s)." % (
+            path, "s" if len(missing) > 1 else "", ", ".join(missing), ", ".join(header))
+    else:
+        result["ok"] = True
+    return result
+
+
+def test_record(record, required_permissions=None, overrides=None):
+    """Test a connection record of any connector; never raises for a failed test."""
+    connector = record.get("connector")
+    if connector == "csv":
+        return test_csv(record.get("settings") or {})
+    if required_permissions is None:
+        required_permissions = DEFAULT_REQUIRED_PERMISSIONS.get(connector, [])
+    try:
+        client = graph_client_for(record, overrides)
+    except IdsyncError as exc:
+        result = _empty_result()
+        result["error"] = exc.msg
+        result["error_details"] = exc.to_result()
+        return result
+    try:
+        return test_connection(client, required_permissions, (record.get("settings") or {}).get("tenant_id"))
+    finally:
+        close = getattr(getattr(client, "session", None), "close", None)
+        if callable(close):
+            close()
+
+
+# -- the modules' logic -------------------------------------------------------------------------------------------
+
+def _view(record):
+    if not record:
+        return {}
+    return {"name": record["name"], "connector": record["connector"], "settings": redact_settings(record.get("settings") or {})}
+
+
+def ensure_connection(params, check_mode=False):
+    """``idsync.entra.connection``: returns the module result; raises ConfigError / ConnectionTestFailed."""
+    name = params["name"]
+    state = params.get("state") or "present"
+    connector = params.get("connector")
+    settings = None
+    if state != "absent":
+        # Validate before the store is even opened: bad input never creates or touches it.
+        if not connector:
+            raise ConfigError("connector is required when state is present.", option="connector")
+        settings = build_settings(params)
+    store = open_store(params.get("store"), check_mode)
+    try:
+        existing = store.get_connection(name) if store else None
+        if state == "absent":
+            changed = existing is not None
+            if changed and not check_mode:
+                store.delete_connection(name)
+            return {
+                "changed": changed,
+                "connection": None,
+                "diff": {"before": _view(existing), "after": {}},
+                "msg": ("connection %s %s" % (name, "would be removed" if check_mode else "removed")) if changed
+                else "connection %s does not exist" % name,
+            }
+
+        desired = {"name": name, "connector": connector, "settings": settings}
+        changed = existing is None or existing["connector"] != connector or existing["settings"] != settings
+
+        result = {"changed": changed}
+        if params.get("test"):
+            required = params.get("required_permissions")
+            overrides = {"private_key_passphrase": params.get("private_key_passphrase")}
+            test = test_record(desired, required, overrides)
+            result["test"] = test
+            if not test["ok"]:
+                where = "; the saved connection was left unchanged" if existing else "; nothing was saved"
+                raise ConnectionTestFailed("Test connection of %s failed: %s%s." % (name, (test["error"] or "").rstrip("."), where),
+                                           test)
+
+        if changed and not check_mode:
+            store.put_connection(name, connector, settings)
+        saved = store.get_connection(name) if (store and not check_mode) else None
+        if saved is None:
+            saved = dict(desired, created=(existing or {}).get("created"), updated=(existing or {}).get("updated"))
+        result["connection"] = public_record(saved)
+        result["diff"] = {"before": _view(existing), "after": _view(desired)}
+        if changed:
+            verb = "created" if existing is None else "updated"
+            if existing and (existing.get("settings") or {}).get("auth") == "client_secret":
+                verb = "updated (authentication data switched from client secret to certificate)"
+            result["msg"] = "connection %s %s%s" % (name, "would be " if check_mode else "", verb)
+        else:
+            result["msg"] = "connection %s is up to date" % name
+        return result
+    finally:
+        if store:
+            store.close()
+
+
+def connection_info(params):
+    """``idsync.entra.connection_info``: list connections (or one), optionally testing each."""
+    path = _abspath(params.get("store") or DEFAULT_STORE_PATH)
+    if not os.path.exists(path):
+        return {"changed": False, "connections": [], "store": path}
+    with Store(path) as store:
+        if params.get("name"):
+            record = store.get_connection(params["name"])
+            records = [record] if record else []
+        else:
+            records = store.list_connections()
+    connections = []
+    for record in records:
+        item = public_record(record)
+        if params.get("test"):
+            item["test"] = test_record(record, params.get("required_permissions"))
+        connections.append(item)
+    return {"changed": False, "connections": connections, "store": path}

@@ -1,0 +1,591 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The ``azure_ad`` connector: Microsoft Entra ID users and groups through Microsoft Graph v1.0.
+
+Reads
+    ``GET /users`` / ``GET /groups`` paged with ``$top=999`` and ``$select`` of only the attributes the workflow
+    uses (``$expand=manager($select=id)`` when it uses the manager). Group members come from the initial round of
+    ``/groups/delta`` (``members@delta`` lists every member), so a tenant's groups and all their members cost a
+    handful of requests instead of one per group.
+Delta (``delta: true``)
+    ``/users/delta`` / ``/groups/delta`` from the delta link kept in the store, applied to a snapshot of the object
+    set kept in the store. The first run makes the initial round; an expired link (Graph answers 410 Gone /
+    ``SyncStateNotFound``) falls back to a full round and says so. The new link and snapshot are saved by
+    ``commit_delta()``, which the engine calls only after the run applied its changes.
+Writes
+    JSON ``$batch`` (20 per envelope, ``max_in_flight`` envelopes at once, per-item 429 retried by the client).
+    Creates return the ids that later reference writes need: ``PUT /users/{id}/manager/$ref``, members through
+    ``PATCH /groups/{id}`` with ``members@odata.bind`` (20 per request) and ``DELETE .../members/{id}/$ref``. A
+    write about an object created moments ago may 404 while Entra replicates it: those are retried with backoff.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import re
+import secrets
+import string
+import time
+
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
+    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult,
+)
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, IdsyncError
+
+PAGE_SIZE = 999
+MEMBERS_PER_REQUEST = 20
+REPLICATION_RETRY_SECONDS = 90.0
+
+_S = "string"
+
+
+def _specs(items):
+    out = {}
+    for item in items:
+        name, kwargs = item[0], (item[1] if len(item) > 1 else {})
+        out[name] = AttributeSpec(name, **kwargs)
+    return out
+
+
+USER_SCHEMA = _specs([
+    ("id", {"read_only": True, "case_insensitive": True}),
+    ("accountEnabled", {"type": BOOLEAN, "required_on_create": True}),
+    ("displayName", {"required_on_create": True}),
+    ("mailNickname", {"required_on_create": True}),
+    ("userPrincipalName", {"required_on_create": True}),
+    ("passwordProfile", {"write_only": True, "required_on_create": True}),
+    ("givenName",), ("surname",), ("jobTitle",), ("department",), ("companyName",), ("employeeId",),
+    ("employeeType",), ("officeLocation",), ("city",), ("country",), ("state",), ("streetAddress",),
+    ("postalCode",), ("usageLocation",), ("mobilePhone",), ("faxNumber",), ("preferredLanguage",), ("mail",),
+    ("ageGroup",), ("consentProvidedForMinor",), ("userType",), ("passwordPolicies",),
+    ("onPremisesImmutableId",), ("preferredDataLocation",), ("aboutMe",), ("mySite",),
+    ("employeeHireDate", {"type": DATETIME}), ("employeeLeaveDateTime", {"type": DATETIME}),
+    ("showInAddressList", {"type": BOOLEAN}),
+    ("otherMails", {"multi_valued": True}),
+    ("businessPhones", {"multi_valued": True, "ordered": True}),
+    ("imAddresses", {"multi_valued": True, "read_only": True}),
+    ("proxyAddresses", {"multi_valued": True, "read_only": True}),
+    ("createdDateTime", {"read_only": True, "type": DATETIME}),
+    ("onPremisesSyncEnabled", {"read_only": True, "type": BOOLEAN}),
+    ("manager", {"reference": "user", "case_insensitive": True}),
+])
+
+GROUP_SCHEMA = _specs([
+    ("id", {"read_only": True, "case_insensitive": True}),
+    ("displayName", {"required_on_create": True}),
+    ("mailNickname", {"required_on_create": True}),
+    ("mailEnabled", {"type": BOOLEAN, "required_on_create": True}),
+    ("securityEnabled", {"type": BOOLEAN, "required_on_create": True}),
+    ("description",), ("visibility",), ("classification",),
+    ("groupTypes", {"multi_valued": True}),
+    ("isAssignableToRole", {"type": BOOLEAN}),
+    ("mail", {"read_only": True}),
+    ("proxyAddresses", {"multi_valued": True, "read_only": True}),
+    ("createdDateTime", {"read_only": True, "type": DATETIME}),
+    ("members", {"reference": "user", "multi_valued": True, "case_insensitive": True}),
+])
+
+SCHEMAS = {"user": USER_SCHEMA, "group": GROUP_SCHEMA}
+COLLECTIONS = {"user": "users", "group": "groups"}
+REFERENCES = {"manager", "members"}
+_EXTENSION_RE = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
+_NICKNAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+EXPIRED_DELTA_CODES = ("syncStateNotFound", "SyncStateNotFound", "resyncRequired", "Request_DeltaTokenExpired",
+                       "ExpiredDeltaToken", "syncStateInvalid")
+
+
+class Schema(dict):
+    """A schema that also knows directory extension attributes (``extension_<appId>_<name>``)."""
+
+    def get(self, name, default=None):
+        found = dict.get(self, name)
+        if found is None and isinstance(name, str) and _EXTENSION_RE.match(name):
+            return AttributeSpec(name)
+        return found if found is not None else default
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name) or (isinstance(name, str) and bool(_EXTENSION_RE.match(name)))
+
+
+def generate_password(length=20):
+    """A random password meeting Entra's complexity rules (upper, lower, digit, symbol); never stored or logged."""
+    symbols = "!@#$%^&*-_=+?"
+    pools = [string.ascii_uppercase, string.ascii_lowercase, string.digits, symbols]
+    chars = [secrets.choice(pool) for pool in pools]
+    alphabet = "".join(pools)
+    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+    rng = secrets.SystemRandom()
+    rng.shuffle(chars)
+    return "".join(chars)
+
+
+def mail_nickname(text):
+    from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import strip_accents
+    nickname = _NICKNAME_UNSAFE.sub("", strip_accents(text or "")).strip(".")
+    return nickname[:64] or None
+
+
+def _is_expired_delta(error):
+    if not isinstance(error, GraphError):
+        return False
+    if error.status == 410:
+        return True
+    return error.code in EXPIRED_DELTA_CODES or error.matches("delta token", "deltatoken", "sync state",
+                                                              "resync")
+
+
+class AzureAdConnector(Connector):
+    kind = "azure_ad"
+
+    def __init__(self, record, context=None, graph=None):
+        super(AzureAdConnector, self).__init__(record, context)
+        self._graph = graph
+        self.max_in_flight = int(self.context.get("max_in_flight") or 4)
+        self._pending_delta = []          # [(scope, state, upserts, removed, full snapshot or None)]
+        self._fresh = set()               # ids of the objects created during this run
+        self.replication_retry_seconds = float(self.context.get("replication_retry_seconds")
+                                               or REPLICATION_RETRY_SECONDS)
+        self.sleep = self.context.get("sleep") or time.sleep
+
+    @property
+    def graph(self):
+        if self._graph is None:
+            from ansible_collections.idsync.entra.plugins.module_utils.connections import graph_client_for
+            self._graph = graph_client_for(self.record, self.context.get("auth_overrides"))
+        return self._graph
+
+    # -- description ----------------------------------------------------------------------------------------
+    def object_types(self):
+        return ["user", "group"]
+
+    def schema(self, object_type):
+        self.check_object_type(object_type)
+        return Schema(SCHEMAS[object_type])
+
+    def label_attributes(self, object_type):
+        if object_type == "user":
+            return ["userPrincipalName", "displayName", "mail"]
+        return ["displayName", "mailNickname"]
+
+    def supports(self, feature):
+        return feature in ("password", "disable", "delta", "members")
+
+    def disable_attributes(self, object_type):
+        if object_type == "user":
+            return {"accountEnabled": False}
+        return None
+
+    def create_defaults(self, object_type):
+        if object_type == "user":
+            return ("mailNickname",)
+        if object_type == "group":
+            return ("mailNickname", "mailEnabled", "securityEnabled")
+        return ()
+
+    def prepare_create(self, object_type, attributes):
+        attributes = dict(attributes)
+        if object_type == "user":
+            if not attributes.get("mailNickname") and attributes.get("userPrincipalName"):
+                nickname = mail_nickname(str(attributes["userPrincipalName"]).split("@")[0])
+                if nickname:
+                    attributes["mailNickname"] = nickname
+        elif object_type == "group":
+            kind = attributes.pop("groupType", None) or "security"
+            if not attributes.get("mailNickname") and attributes.get("displayName"):
+                nickname = mail_nickname(attributes["displayName"].replace(" ", "-"))
+                if nickname:
+                    attributes["mailNickname"] = nickname
+            if kind == "microsoft365":
+                attributes.setdefault("groupTypes", ("Unified",))
+                attributes.setdefault("mailEnabled", True)
+                attributes.setdefault("securityEnabled", False)
+            else:
+                attributes.setdefault("mailEnabled", False)
+                attributes.setdefault("securityEnabled", True)
+        return attributes
+
+    # -- reading --------------------------------------------------------------------------------------------
+    def _selected(self, object_type, attributes):
+        schema = SCHEMAS[object_type]
+        names = ["id"]
+        for name in sorted(set(attributes)):
+            spec = schema.get(name)
+            if name == "id" or (spec is not None and spec.write_only):
+                continue
+            if spec is None and not _EXTENSION_RE.match(name):
+                continue
+            names.append(name)
+        return names
+
+    def _scope(self, object_type):
+        return "delta:%s:%s:%s" % (self.context.get("workflow") or "-", self.name, object_type)
+
+    def read(self, object_type, attributes, scope_filter=None, delta=False):
+        self.check_object_type(object_type)
+        names = self._selected(object_type, attributes)
+        if delta:
+            if scope_filter:
+                raise ConfigError("source.filter cannot be combined with delta: true (Graph's delta query does not "
+                                  "take the same filters); filter with scope instead", option="source.filter")
+            return self._read_delta(object_type, names)
+        with_members = object_type == "group" and "members" in names
+        if with_members:
+            # The initial round of a delta query is the one list call that returns every member of every group.
+            objects, _link = self._delta_round(object_type, names, None, {})
+            objects = self._filter_local(objects, scope_filter)
+            return ReadResult(objects, full=True, mode="full")
+        return ReadResult(self._read_full(object_type, names, scope_filter), full=True, mode="full")
+
+    def _filter_local(self, objects, scope_filter):
+        if scope_filter:
+            raise ConfigError("filter is not supported when reading group members", option="filter")
+        return objects
+
+    def _read_full(self, object_type, names, scope_filter=None):
+        plain = [n for n in names if n not in REFERENCES]
+        params = {"$select": ",".join(plain), "$top": PAGE_SIZE}
+        if "manager" in names:
+            params["$expand"] = "manager($select=id)"
+        if scope_filter:
+            params["$filter"] = scope_filter
+            headers = {"ConsistencyLevel": "eventual"}
+            params["$count"] = "true"
+        else:
+            headers = None
+        objects = {}
+        for item in self.graph.iter_items("/" + COLLECTIONS[object_type], params=params, headers=headers):
+            obj = dict((n, item.get(n)) for n in plain)
+            if "manager" in names:
+                manager = item.get("manager")
+                obj["manager"] = manager.get("id") if isinstance(manager, dict) else None
+            objects[item["id"]] = obj
+        return objects
+
+    def _delta_round(self, object_type, names, link, objects):
+        """Follow a delta query (initial when ``link`` is None) to its deltaLink, applying it to ``objects`` in
+        place. Returns (objects, delta link, upserted ids, removed ids)."""
+        if link is None:
+            params = {"$select": ",".join(names)}
+            pages = self.graph.iter_pages("/%s/delta" % COLLECTIONS[object_type], params=params)
+        else:
+            pages = self.graph.iter_pages(link)
+        delta_link = None
+        self._last_upserts = set()
+        self._last_removed = set()
+        plain = [n for n in names if n not in REFERENCES]
+        for page in pages:
+            page = page or {}
+            for item in page.get("value") or []:
+                self._apply_delta_item(item, objects, plain, names)
+            delta_link = page.get("@odata.deltaLink") or delta_link
+        if delta_link is None:
+            raise IdsyncError("Microsoft Graph's %s delta query ended without a delta link" % object_type)
+        return objects, delta_link
+
+    def _apply_delta_item(self, item, objects, plain, names):
+        oid = item.get("id")
+        if not oid:
+            return
+        if "@removed" in item:
+            objects.pop(oid, None)
+            self._last_removed.add(oid)
+            self._last_upserts.discard(oid)
+            return
+        obj = objects.get(oid)
+        if obj is None:
+            obj = objects[oid] = dict((n, None) for n in plain)
+            if "members" in names:
+                obj["members"] = []
+            if "manager" in names:
+                obj["manager"] = None
+        for name in plain:
+            if name in item:
+                obj[name] = item[name]
+        if "manager" in names:
+            if "manager@delta" in item:
+                entries = item.get("manager@delta") or []
+                current = None
+                for entry in entries:
+                    if "@removed" not in entry:
+                        current = entry.get("id")
+                obj["manager"] = current
+            elif "manager" in item:
+                manager = item.get("manager")
+                obj["manager"] = manager.get("id") if isinstance(manager, dict) else manager
+        if "members" in names and "members@delta" in item:
+            members = obj.get("members") or []
+            present = dict((m, None) for m in members)
+            for entry in item.get("members@delta") or []:
+                mid = entry.get("id")
+                if not mid:
+                    continue
+                if "@removed" in entry:
+                    present.pop(mid, None)
+                else:
+                    present[mid] = None
+            obj["members"] = list(present)
+        self._last_upserts.add(oid)
+        self._last_removed.discard(oid)
+
+    def _read_delta(self, object_type, names):
+        store = self.context.get("store")
+        if store is None:
+            raise ConfigError("delta: true needs the idsync store", option="delta")
+        scope = self._scope(object_type)
+        raw = store.get_state(scope, "delta")
+        state = json.loads(raw) if raw else None
+        notes = []
+        objects = None
+        if state and state.get("link") and sorted(state.get("select") or []) == sorted(names):
+            objects = store.get_snapshot(scope)
+            try:
+                objects, link = self._delta_round(object_type, names, state["link"], objects)
+            except GraphError as exc:
+                if not _is_expired_delta(exc):
+                    raise
+                notes.append("%s: the %s delta link expired (%s %s); read every %s again" % (
+                    self.name, object_type, exc.status, exc.code, object_type))
+                objects = None
+            else:
+                upserts = dict((oid, objects[oid]) for oid in self._last_upserts if oid in objects)
+                removed = set(self._last_removed)
+                self._pending_delta.append((scope, {"link": link, "select": names}, upserts, removed, None))
+                return ReadResult(objects, full=True, notes=notes, mode="delta")
+        elif state and state.get("link"):
+            notes.append("%s: the workflow now reads other %s attributes; made a new initial delta round"
+                         % (self.name, object_type))
+        objects, link = self._delta_round(object_type, names, None, {})
+        self._pending_delta.append((scope, {"link": link, "select": names}, None, None, objects))
+        return ReadResult(objects, full=True, notes=notes, mode="delta (initial)")
+
+    def commit_delta(self):
+        store = self.context.get("store")
+        for scope, state, upserts, removed, full in self._pending_delta:
+            # The snapshot first, then the link: a crash in between re-reads the same changes, which is harmless.
+            if full is not None:
+                store.put_snapshot(scope, full)
+            elif upserts or removed:
+                store.update_snapshot(scope, upserts, removed)
+            store.set_state(scope, "delta", json.dumps(state, separators=(",", ":")))
+        self._pending_delta = []
+
+    # -- writing --------------------------------------------------------------------------------------------
+    def _ref_url(self, oid):
+        return "%s/directoryObjects/%s" % (self.graph.base_url, oid)
+
+    def apply(self, object_type, changes):
+        self.check_object_type(object_type)
+        collection = COLLECTIONS[object_type]
+        results = [None] * len(changes)
+        errors = {}
+        created = {}                      # change index -> new id
+        requests = []                     # (change index, request, kind)
+
+        # Round 1: creates, plain attribute updates, deletes, reference writes on existing objects.
+        for index, change in enumerate(changes):
+            if change.op == "create":
+                body = dict((k, _graph_value(v)) for k, v in change.attributes.items() if k not in REFERENCES)
+                if change.password:
+                    body["passwordProfile"] = {
+                        "password": generate_password(),
+                        "forceChangePasswordNextSignIn": bool(change.options.get("force_change_password", True)),
+                    }
+                requests.append((index, {"method": "POST", "url": "/" + collection, "body": body}, "create"))
+            elif change.op == "delete":
+                requests.append((index, {"method": "DELETE", "url": "/%s/%s" % (collection, change.id)}, "delete"))
+            elif change.op == "update":
+                body = dict((k, _graph_value(v)) for k, v in change.attributes.items() if k not in REFERENCES)
+                if body:
+                    requests.append((index, {"method": "PATCH", "url": "/%s/%s" % (collection, change.id),
+                                             "body": body}, "update"))
+                requests.extend((index, req, kind) for req, kind in self._reference_requests(collection, change.id,
+                                                                                             change))
+            else:
+                errors[index] = "unknown operation %s" % change.op
+        outcomes, new_ids = self._run(requests)
+        for position, (index, request, kind) in enumerate(requests):
+            if outcomes[position] is not None:
+                errors.setdefault(index, outcomes[position])
+            elif kind == "create":
+                if new_ids.get(position):
+                    created[index] = new_ids[position]
+                else:
+                    errors.setdefault(index, "create returned no object id")
+        # Round 2: reference writes of the objects created in round 1 (their ids are known only now).
+        follow = []
+        for index, new_id in created.items():
+            change = changes[index]
+            follow.extend((index, req, kind) for req, kind in self._reference_requests(collection, new_id, change))
+        if follow:
+            outcomes, _ids = self._run(follow)
+            for (index, request, kind), outcome in zip(follow, outcomes):
+                if outcome is not None:
+                    errors.setdefault(index, outcome)
+        for index, change in enumerate(changes):
+            if index in errors:
+                results[index] = ChangeResult(change.key, False, id=created.get(index) or change.id,
+                                              error=errors[index])
+            else:
+                results[index] = ChangeResult(change.key, True, id=created.get(index) or change.id)
+        return results
+
+    def _reference_requests(self, collection, oid, change):
+        out = []
+        manager = change.attributes.get("manager", _MISSING) if "manager" in change.attributes else _MISSING
+        if manager is not _MISSING:
+            if manager in (None, "", []):
+                out.append(({"method": "DELETE", "url": "/%s/%s/manager/$ref" % (collection, oid)}, "manager-remove"))
+            else:
+                out.append(({"method": "PUT", "url": "/%s/%s/manager/$ref" % (collection, oid),
+                             "body": {"@odata.id": self._ref_url(_ref_id(manager))}}, "manager"))
+        members = change.member_changes.get("members")
+        if members is None and "members" in change.attributes and change.op == "create":
+            members = {"add": change.attributes.get("members") or [], "remove": []}
+        if members:
+            add = [_ref_id(m) for m in members.get("add") or []]
+            for start in range(0, len(add), MEMBERS_PER_REQUEST):
+                chunk = add[start:start + MEMBERS_PER_REQUEST]
+                out.append(({"method": "PATCH", "url": "/%s/%s" % (collection, oid),
+                             "body": {"members@odata.bind": [self._ref_url(m) for m in chunk]}},
+                            "members-add:%d" % len(chunk)))
+            for member in members.get("remove") or []:
+                out.append(({"method": "DELETE", "url": "/%s/%s/members/%s/$ref" % (collection, oid,
+                                                                                     _ref_id(member))},
+                            "members-remove"))
+        return out
+
+    def _mentions_fresh(self, request):
+        """Does the request name an object this connector created during the run?"""
+        if not self._fresh:
+            return False
+        ids = set(request["url"].split("/"))
+        body = request.get("body") or {}
+        for ref in body.get("members@odata.bind") or []:
+            ids.add(ref.rsplit("/", 1)[-1])
+        if body.get("@odata.id"):
+            ids.add(body["@odata.id"].rsplit("/", 1)[-1])
+        return bool(ids & self._fresh)
+
+    def _run(self, requests):
+        """Send the requests through $batch; return (one error sentence or None per request, {position: new id}).
+        A 404 for a write that names an object created moments ago is retried with backoff while Entra replicates;
+        a rejected bulk member add is retried member by member."""
+        outcomes = [None] * len(requests)
+        created_ids = {}
+        if not requests:
+            return outcomes, created_ids
+        todo = list(range(len(requests)))
+        deadline = time.monotonic() + self.replication_retry_seconds
+        delay = 1.0
+        while todo:
+            batch = [requests[i][1] for i in todo]
+            answers = self.graph.batch(batch, max_in_flight=self.max_in_flight)
+            retry = []
+            for position, answer in zip(todo, answers):
+                index, request, kind = requests[position]
+                status = answer.status
+                if status is not None and 200 <= status < 300:
+                    outcomes[position] = None
+                    if kind == "create":
+                        body = answer.body if isinstance(answer.body, dict) else {}
+                        created_ids[position] = body.get("id")
+                        if body.get("id"):
+                            self._fresh.add(body["id"])
+                    continue
+                error = answer.error()
+                if self._benign(kind, error):
+                    outcomes[position] = None
+                    continue
+                if kind.startswith("members-add") and error is not None and error.status == 400 \
+                        and error.matches("already exist"):
+                    # members@odata.bind is all-or-nothing: one existing member rejects the chunk.
+                    outcomes[position] = self._add_members_one_by_one(request)
+                    continue
+                if error is not None and _replication_lag(error) and self._mentions_fresh(request) \
+                        and time.monotonic() < deadline:
+                    retry.append(position)
+                    continue
+                outcomes[position] = _sentence(kind, error)
+            if not retry:
+                break
+            self.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            todo = retry
+        return outcomes, created_ids
+
+    def _add_members_one_by_one(self, request):
+        url = request["url"] + "/members/$ref"
+        refs = request["body"]["members@odata.bind"]
+        answers = self.graph.batch([{"method": "POST", "url": url, "body": {"@odata.id": ref}} for ref in refs],
+                                   max_in_flight=self.max_in_flight)
+        problems = []
+        for ref, answer in zip(refs, answers):
+            if answer.ok:
+                continue
+            error = answer.error()
+            if error.status == 400 and error.matches("already exist"):
+                continue
+            problems.append("%s: %s" % (ref.rsplit("/", 1)[-1], error.message or error.code))
+        return ("adding members failed for " + "; ".join(problems)) if problems else None
+
+    @staticmethod
+    def _benign(kind, error):
+        if error is None:
+            return False
+        if kind in ("delete", "members-remove", "manager-remove") and error.is_not_found:
+            return True               # already gone: the desired state holds
+        return False
+
+    def stats(self):
+        if self._graph is None:
+            return {}
+        return dict(self._graph.stats)
+
+    def close(self):
+        if self._graph is not None:
+            close = getattr(getattr(self._graph, "session", None), "close", None)
+            if callable(close):
+                close()
+
+
+_MISSING = object()
+
+
+def _ref_id(value):
+    if isinstance(value, dict):
+        return value.get("id")
+    return str(value)
+
+
+def _graph_value(value):
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _replication_lag(error):
+    if error is None:
+        return False
+    if error.status == 404:
+        return True
+    if error.status == 400 and error.matches("does not exist", "Request_ResourceNotFound",
+                                             "one of its queried reference-property objects are not present"):
+        return True
+    return False
+
+
+def _sentence(kind, error):
+    if error is None:
+        return "%s failed without an answer" % kind
+    what = {
+        "create": "create", "update": "update", "delete": "delete", "manager": "setting the manager",
+        "manager-remove": "removing the manager", "members-remove": "removing a member",
+    }.get(kind.split(":")[0], "adding members")
+    message = error.message or error.code
+    text = "%s failed: %s %s: %s" % (what, error.status, error.code, message)
+    if error.request_id:
+        text += " (request-id %s)" % error.request_id
+    return text

@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The small interface every connector implements, so the sync engine never knows which system it talks to.
+
+A connector serves one connection (a record from the store) and exposes:
+
+``object_types()``
+    the names of the object types it can read and write (``user``, ``group``, ``row``...).
+``schema(object_type)``
+    ``{attribute name: AttributeSpec}``: what the engine may read and write, which attributes are multi-valued,
+    references to other objects, read-only, or required when creating.
+``read(object_type, attributes, scope_filter=None, delta=False)``
+    a ``ReadResult``: ``objects`` ``{object id: {attribute: value}}`` holding (at least) ``attributes``; ``full``
+    says whether this is the complete object set; ``notes`` are sentences for the run summary (e.g. "the delta link
+    expired; read everything"); ``rejected`` lists input the connector could not read (a malformed CSV row), each
+    ``{"object": where, "error": why, "attributes": what could be read}``.
+``apply(object_type, changes)``
+    performs a list of ``Change`` and returns one ``ChangeResult`` per change, in order. One failing object never
+    stops the others; only a failure of the connection as a whole raises.
+``flush()``
+    makes everything applied so far durable (the CSV connector writes its file here; Graph writes are immediate).
+``commit_delta()``
+    persists the delta position reached by ``read(..., delta=True)``; the engine calls it only after a
+    successful apply, so an interrupted run reads the same changes again.
+
+Values are plain JSON types. A reference attribute holds the referenced object's id (the connector's own id: a
+Graph object id, a CSV key), a multi-valued reference a list of ids.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+# Attribute value types the engine normalises and compares.
+STRING = "string"
+BOOLEAN = "boolean"
+INTEGER = "integer"
+DATETIME = "datetime"
+
+
+class AttributeSpec(object):
+    """What one attribute of an object type is."""
+
+    __slots__ = ("name", "type", "multi_valued", "ordered", "reference", "read_only", "required_on_create",
+                 "case_insensitive", "write_only", "separator")
+
+    def __init__(self, name, type=STRING, multi_valued=False, ordered=False, reference=None, read_only=False,
+                 required_on_create=False, case_insensitive=False, write_only=False, separator=None):
+        self.name = name
+        self.type = type
+        self.multi_valued = multi_valued
+        self.ordered = ordered              # multi-valued attributes compare as sets unless ordered
+        self.reference = reference          # object type the value(s) refer to, or None
+        self.read_only = read_only
+        self.required_on_create = required_on_create
+        self.case_insensitive = case_insensitive  # e.g. ids; values compare case-sensitively otherwise
+        self.write_only = write_only        # never read back (passwordProfile)
+        self.separator = separator          # a text attribute may take a list, joined with this (CSV cells)
+
+    def to_dict(self):
+        return dict((k, getattr(self, k)) for k in self.__slots__)
+
+    def __repr__(self):
+        return "AttributeSpec(%r)" % (self.to_dict(),)
+
+
+class ReadResult(object):
+    """What ``Connector.read`` returns."""
+
+    __slots__ = ("objects", "full", "notes", "rejected", "requests", "mode")
+
+    def __init__(self, objects, full=True, notes=None, rejected=None, mode="full"):
+        self.objects = objects
+        self.full = full
+        self.notes = list(notes or [])
+        self.rejected = list(rejected or [])
+        self.mode = mode                    # "full", "delta" or "delta (initial)"
+
+
+class Change(object):
+    """One write the engine asks a connector to make.
+
+    ``op`` is ``create``, ``update`` or ``delete``. ``key`` identifies the change in results (the engine uses the
+    source id for creates and the target id otherwise). ``id`` is the target object id (None for creates).
+    ``attributes`` holds the values to write (for updates only the changed ones; a reference as the referenced id).
+    ``member_changes`` maps a multi-valued reference attribute (``members``) to ``{"add": [...], "remove": [...]}``
+    when only the difference is known. ``password`` asks the connector to generate an initial password (never
+    returned); ``options`` carries connector-specific switches (``force_change_password``).
+    """
+
+    __slots__ = ("op", "key", "id", "attributes", "member_changes", "password", "options")
+
+    def __init__(self, op, key, id=None, attributes=None, member_changes=None, password=False, options=None):
+        self.op = op
+        self.key = key
+        self.id = id
+        self.attributes = attributes or {}
+        self.member_changes = member_changes or {}
+        self.password = password
+        self.options = options or {}
+
+    def __repr__(self):
+        return "Change(%s %s id=%s attrs=%s members=%s)" % (self.op, self.key, self.id, sorted(self.attributes),
+                                                           self.member_changes)
+
+
+class ChangeResult(object):
+    """The outcome of one Change: ``ok``; ``id`` (the new object's id after a create); ``error`` (one sentence)."""
+
+    __slots__ = ("key", "ok", "id", "error", "details")
+
+    def __init__(self, key, ok, id=None, error=None, details=None):
+        self.key = key
+        self.ok = ok
+        self.id = id
+        self.error = error
+        self.details = details
+
+    def __repr__(self):
+        return "ChangeResult(%s ok=%s id=%s error=%s)" % (self.key, self.ok, self.id, self.error)
+
+
+class Connector(object):
+    """Base class. ``record`` is the connection record ({name, connector, settings}); ``context`` a dict the engine
+    passes: ``store`` (the Store), ``workflow`` (name: scopes delta state), ``check_mode``, ``max_in_flight``,
+    ``endpoint`` (the workflow's source/target options for this side: ``multi_valued`` columns...), ``log``
+    (a callable taking one sentence)."""
+
+    kind = None
+
+    def __init__(self, record, context=None):
+        self.record = record
+        self.name = record.get("name")
+        self.settings = dict(record.get("settings") or {})
+        self.context = dict(context or {})
+
+    # -- description ----------------------------------------------------------------------------------------
+    def object_types(self):
+        raise NotImplementedError
+
+    def schema(self, object_type):
+        raise NotImplementedError
+
+    def check_object_type(self, object_type):
+        from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
+        if object_type not in self.object_types():
+            raise ConfigError("Connection %s (%s) has no object type '%s'; it has: %s"
+                              % (self.name, self.kind, object_type, ", ".join(self.object_types())))
+
+    def label_attributes(self, object_type):
+        """Attributes that name an object for people (plans, errors), best first."""
+        return []
+
+    def id_for_create(self, object_type, attributes):
+        """The id a created object will have, when the connector can tell before creating it (a CSV key), else None."""
+        return None
+
+    def create_defaults(self, object_type):
+        """Attributes required on create that ``prepare_create`` fills itself when the workflow does not."""
+        return ()
+
+    def prepare_create(self, object_type, attributes):
+        """Fill connector defaults into the attributes of an object to create (e.g. mailNickname from the UPN).
+        Returns the (possibly) extended dict; pure."""
+        return attributes
+
+    def supports(self, feature):
+        """Optional features: ``password`` (generate initial passwords), ``disable`` (deprovision by disabling),
+        ``delta`` (incremental reads), ``members`` (group membership changes by difference)."""
+        return False
+
+    def disable_attributes(self, object_type):
+        """The attribute values that disable an object (``{"accountEnabled": False}``)."""
+        return None
+
+    # -- reading and writing --------------------------------------------------------------------------------
+    def read(self, object_type, attributes, scope_filter=None, delta=False):
+        raise NotImplementedError
+
+    def apply(self, object_type, changes):
+        raise NotImplementedError
+
+    def flush(self):
+        return None
+
+    def commit_delta(self):
+        return None
+
+    def stats(self):
+        """Counters for the result (requests, writes, retries...)."""
+        return {}
+
+    def close(self):
+        return None

@@ -1,0 +1,388 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Workflow configuration: the module options turned into a validated ``Workflow``.
+
+Two stages, both before anything is written anywhere:
+
+1. ``Workflow.from_params(params)``: shape checks and rule compilation (bad expressions fail here, naming the rule);
+2. ``validate_workflow(workflow, ...)``: every attribute a rule reads exists in the source schema (the CSV header,
+   the known Entra attributes), every attribute it writes exists in the target schema and is writable, references
+   go to reference attributes, required attributes of a create are covered.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import difflib
+import re
+
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
+from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import (
+    ConstantRule, DirectRule, ExpressionRule, ReferenceRule, parse_rule,
+)
+
+DEFAULT_DELETION_THRESHOLD = 500     # Microsoft Entra Connect's "prevent accidental deletes" default
+DEPROVISION_ACTIONS = ("none", "disable", "delete")
+DEPROVISION_SCOPES = ("managed", "match_key")
+_PERCENT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+class Endpoint(object):
+    __slots__ = ("connection", "object_type", "scope", "filter", "multi_valued")
+
+    def __init__(self, connection, object_type, scope=None, filter=None, multi_valued=None):
+        self.connection = connection
+        self.object_type = object_type
+        self.scope = scope
+        self.filter = filter
+        self.multi_valued = list(multi_valued or [])
+
+
+class MatchPair(object):
+    __slots__ = ("source", "target", "case_sensitive")
+
+    def __init__(self, source, target, case_sensitive=False):
+        self.source = source
+        self.target = target
+        self.case_sensitive = case_sensitive
+
+
+class Membership(object):
+    """Groups derived from each source object: ``group`` is a rule giving the group name(s) of the object."""
+    __slots__ = ("name", "group", "object_type", "match_attribute", "create_missing", "remove", "group_type",
+                 "description")
+
+    def __init__(self, name, group, object_type="group", match_attribute="displayName", create_missing=False,
+                 remove=True, group_type="security", description=None):
+        self.name = name
+        self.group = group
+        self.object_type = object_type
+        self.match_attribute = match_attribute
+        self.create_missing = create_missing
+        self.remove = remove
+        self.group_type = group_type
+        self.description = description
+
+
+class Workflow(object):
+    def __init__(self):
+        self.name = None
+        self.source = None
+        self.target = None
+        self.match = []
+        self.create = None            # {attribute: Rule} or None (no creation step)
+        self.password = False
+        self.force_change_password = True
+        self.update = None            # {attribute: Rule} or None
+        self.deprovision_action = "none"
+        self.deprovision_set = {}     # {attribute: Rule} (constants / expressions over the target object)
+        self.deprovision_scope = "managed"
+        self.memberships = []
+        self.delta = False
+        self.threshold = (DEFAULT_DELETION_THRESHOLD, False)   # (number, is_percent)
+        self.force_deletes = False
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+    def rules(self):
+        """Every (rule, target attribute) pair that reads the source."""
+        out = []
+        for attrs in (self.create or {}, self.update or {}):
+            for attribute, rule in attrs.items():
+                out.append((rule, attribute))
+        return out
+
+    def source_attributes(self):
+        """Source attributes the workflow reads (for $select / validation)."""
+        names = set()
+        for rule, _attribute in self.rules():
+            names |= rule.source_attributes()
+        for pair in self.match:
+            names |= pair.source.source_attributes()
+        if self.source.scope is not None:
+            names |= self.source.scope.source_attributes()
+        for membership in self.memberships:
+            names |= membership.group.source_attributes()
+        for rule in self.reference_rules():
+            if rule.by:
+                names.add(rule.by)
+        return names
+
+    def target_attributes(self):
+        """Target attributes the workflow compares or writes."""
+        names = set()
+        for attrs in (self.create or {}, self.update or {}):
+            names |= set(attrs)
+        for pair in self.match:
+            names.add(pair.target)
+        names |= set(self.deprovision_set)
+        return names
+
+    def reference_rules(self):
+        out = []
+        for attrs in (self.create or {}, self.update or {}):
+            for rule in attrs.values():
+                if isinstance(rule, ReferenceRule):
+                    out.append(rule)
+        return out
+
+    def threshold_limit(self, managed_count):
+        number, percent = self.threshold
+        if percent:
+            return int(managed_count * number / 100.0)
+        return int(number)
+
+    # -- parsing -------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, params):
+        wf = cls()
+        wf.name = _required_text(params, "name")
+        wf.source = _endpoint(params.get("source"), "source", scope_allowed=True)
+        wf.target = _endpoint(params.get("target"), "target", scope_allowed=False)
+
+        match = params.get("match") or []
+        if not isinstance(match, list) or not match:
+            raise ConfigError("match: give at least one {source: <source attribute>, target: <target attribute>} pair",
+                              option="match")
+        for index, pair in enumerate(match):
+            where = "match[%d]" % index
+            if not isinstance(pair, dict) or not pair.get("source") or not pair.get("target"):
+                raise ConfigError("%s: each pair needs source and target" % where, option=where)
+            rule = parse_rule(where + ".source", pair["source"])
+            if not isinstance(rule, (DirectRule, ExpressionRule)):
+                raise ConfigError("%s.source: match on a source attribute or an expression" % where, option=where)
+            wf.match.append(MatchPair(rule, pair["target"], bool(pair.get("case_sensitive", False))))
+
+        steps = params.get("steps") or {}
+        if not isinstance(steps, dict):
+            raise ConfigError("steps must be a dictionary with create, update and/or deprovision", option="steps")
+        unknown = set(steps) - set(["create", "update", "deprovision"])
+        if unknown:
+            raise ConfigError("steps: unknown step(s) %s; the steps are create, update and deprovision"
+                              % ", ".join(sorted(unknown)), option="steps")
+        create = steps.get("create")
+        if create is not None:
+            wf.create = _attributes(create.get("attributes"), "steps.create.attributes")
+            password = create.get("password")
+            if password not in (None, "generate", "none"):
+                raise ConfigError("steps.create.password: use 'generate' (a random password that meets Entra's "
+                                  "complexity rules, never returned or logged) or leave it out",
+                                  option="steps.create.password")
+            wf.password = password == "generate"
+            if create.get("force_change_password") is not None:
+                wf.force_change_password = bool(create.get("force_change_password"))
+        update = steps.get("update")
+        if update is not None:
+            wf.update = _attributes(update.get("attributes"), "steps.update.attributes")
+        deprovision = steps.get("deprovision")
+        if deprovision is not None:
+            action = deprovision.get("action") or ("none" if not deprovision.get("set") else "none")
+            if action not in DEPROVISION_ACTIONS:
+                raise ConfigError("steps.deprovision.action: '%s' is not one of %s (use set: {...} to change "
+                                  "attributes)" % (action, ", ".join(DEPROVISION_ACTIONS)),
+                                  option="steps.deprovision.action")
+            wf.deprovision_action = action
+            wf.deprovision_set = dict(
+                (name, parse_rule("steps.deprovision.set.%s" % name, spec, constants_only=True))
+                for name, spec in (deprovision.get("set") or {}).items())
+            if action == "delete" and wf.deprovision_set:
+                raise ConfigError("steps.deprovision: set has no effect with action: delete",
+                                  option="steps.deprovision")
+            scope = deprovision.get("scope") or "managed"
+            if scope not in DEPROVISION_SCOPES:
+                raise ConfigError("steps.deprovision.scope: '%s' is not one of %s"
+                                  % (scope, ", ".join(DEPROVISION_SCOPES)), option="steps.deprovision.scope")
+            wf.deprovision_scope = scope
+        if wf.create is None and wf.update is None and wf.deprovision_action == "none" and not wf.deprovision_set \
+                and not params.get("memberships"):
+            raise ConfigError("steps: the workflow does nothing; give create, update, deprovision or memberships",
+                              option="steps")
+
+        for index, spec in enumerate(params.get("memberships") or []):
+            where = "memberships[%d]" % index
+            if not isinstance(spec, dict) or spec.get("group") in (None, ""):
+                raise ConfigError("%s: give group, a source attribute or expression naming the group(s) of each "
+                                  "object (e.g. \"<< Department >> staff\")" % where, option=where)
+            rule = parse_rule(where + ".group", spec["group"])
+            if not isinstance(rule, (DirectRule, ExpressionRule)):
+                raise ConfigError("%s.group: name the group(s) with a source attribute or an expression" % where,
+                                  option=where)
+            group_type = spec.get("group_type") or "security"
+            if group_type not in ("security", "microsoft365"):
+                raise ConfigError("%s.group_type: use security or microsoft365" % where, option=where)
+            wf.memberships.append(Membership(
+                where, rule,
+                object_type=spec.get("object_type") or "group",
+                match_attribute=spec.get("match_attribute") or "displayName",
+                create_missing=bool(spec.get("create_missing", False)),
+                remove=bool(spec.get("remove", True)),
+                group_type=group_type,
+                description=spec.get("description"),
+            ))
+
+        wf.delta = bool(params.get("delta", False))
+        wf.threshold = parse_threshold(params.get("deletion_threshold"))
+        wf.force_deletes = bool(params.get("force_deletes", False))
+        return wf
+
+
+def parse_threshold(value):
+    """``500`` -> (500, False); ``"10%"`` -> (10.0, True). None -> the default."""
+    if value is None or value == "":
+        return (DEFAULT_DELETION_THRESHOLD, False)
+    if isinstance(value, bool):
+        raise ConfigError("deletion_threshold: give a number of objects (500) or a percentage ('10%')",
+                          option="deletion_threshold")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        match = _PERCENT_RE.match(text)
+        if match:
+            percent = float(match.group(1))
+            if percent > 100:
+                raise ConfigError("deletion_threshold: %s is more than 100%%" % text, option="deletion_threshold")
+            return (percent, True)
+        try:
+            number = int(text)
+        except ValueError:
+            raise ConfigError("deletion_threshold: '%s' is neither a number of objects (500) nor a percentage "
+                              "('10%%')" % text, option="deletion_threshold")
+    if number < 0:
+        raise ConfigError("deletion_threshold must not be negative", option="deletion_threshold")
+    return (number, False)
+
+
+def _required_text(params, key):
+    value = params.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("%s is required" % key, option=key)
+    return value
+
+
+def _endpoint(spec, where, scope_allowed):
+    if not isinstance(spec, dict) or not spec.get("connection"):
+        raise ConfigError("%s: give connection (a connection name saved with idsync.entra.connection) and "
+                          "object_type" % where, option=where)
+    scope = None
+    if spec.get("scope") not in (None, ""):
+        if not scope_allowed:
+            raise ConfigError("%s.scope is only supported on the source" % where, option=where)
+        scope = parse_rule(where + ".scope", spec["scope"])
+        if isinstance(scope, DirectRule):   # "Active" alone: an attribute whose truth puts the object in scope
+            pass
+        elif not isinstance(scope, (ExpressionRule, ConstantRule)):
+            raise ConfigError("%s.scope: write a condition such as \"<< Status == 'Active' >>\"" % where,
+                              option=where)
+    multi = spec.get("multi_valued") or []
+    if isinstance(multi, str):
+        multi = [multi]
+    return Endpoint(spec["connection"], spec.get("object_type"), scope=scope, filter=spec.get("filter"),
+                    multi_valued=multi)
+
+
+def _attributes(spec, where):
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise ConfigError("%s must be a dictionary of target attribute: rule" % where, option=where)
+    return dict((name, parse_rule("%s.%s" % (where, name), rule)) for name, rule in spec.items())
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Validation against the connectors' schemas
+# ----------------------------------------------------------------------------------------------------------------
+
+def _suggest(name, known):
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
+    if not close:
+        lowered = dict((k.lower(), k) for k in known)
+        if name.lower() in lowered:
+            close = [lowered[name.lower()]]
+    return (" (did you mean %s?)" % " or ".join(close)) if close else ""
+
+
+def _check_source(rule, source_schema, source_label):
+    if source_schema is None:
+        return
+    for name in sorted(rule.source_attributes()):
+        if name not in source_schema:
+            raise ConfigError("Rule %s: unknown source attribute '%s' in %s%s" % (
+                rule.name, name, source_label, _suggest(name, source_schema)), option=rule.name)
+
+
+def validate_workflow(wf, source_schema, target_schema, source_label, target_label, target_connector=None,
+                      group_schema=None):
+    """Raise ConfigError (naming the rule) for anything that cannot work. Schemas are {name: AttributeSpec};
+    ``None`` means "any attribute" (a CSV file that does not exist yet)."""
+    def target_spec(rule_name, attribute, writing=True):
+        if target_schema is None:
+            return None
+        spec = target_schema.get(attribute)
+        if spec is None:
+            raise ConfigError("Rule %s: unknown target attribute '%s' in %s%s" % (
+                rule_name, attribute, target_label, _suggest(attribute, target_schema)), option=rule_name)
+        if writing and spec.read_only:
+            raise ConfigError("Rule %s: '%s' is read-only in %s" % (rule_name, attribute, target_label),
+                              option=rule_name)
+        return spec
+
+    for index, pair in enumerate(wf.match):
+        _check_source(pair.source, source_schema, source_label)
+        target_spec("match[%d].target" % index, pair.target, writing=False)
+
+    if wf.source.scope is not None:
+        _check_source(wf.source.scope, source_schema, source_label)
+
+    for step, attrs in (("create", wf.create), ("update", wf.update)):
+        for attribute, rule in (attrs or {}).items():
+            _check_source(rule, source_schema, source_label)
+            spec = target_spec(rule.name, attribute)
+            if spec is None:
+                continue
+            if spec.reference and not isinstance(rule, (ReferenceRule, ConstantRule)):
+                raise ConfigError("Rule %s: '%s' is a reference to a %s; write {reference: <source attribute>}"
+                                  % (rule.name, attribute, spec.reference), option=rule.name)
+            if isinstance(rule, ReferenceRule) and not spec.reference:
+                # A CSV column receives the referenced object's key: that is a reference on our side.
+                if target_schema is not None and not getattr(spec, "reference", None) and spec.type != "string":
+                    raise ConfigError("Rule %s: '%s' cannot hold a reference" % (rule.name, attribute),
+                                      option=rule.name)
+            if isinstance(rule, ReferenceRule) and rule.by:
+                _check_source(DirectRule(rule.name, rule.by), source_schema, source_label)
+
+    for attribute, rule in wf.deprovision_set.items():
+        target_spec(rule.name, attribute)
+
+    if wf.create is not None and target_schema is not None:
+        provided = set(wf.create) | set(wf.update or {}) | set(p.target for p in wf.match)
+        if wf.password:
+            provided.add("passwordProfile")
+        defaults = set(target_connector.create_defaults(wf.target.object_type)) if target_connector else set()
+        missing = [name for name, spec in sorted(target_schema.items())
+                   if spec.required_on_create and name not in provided and name not in defaults]
+        if missing:
+            hint = ""
+            if "passwordProfile" in missing:
+                hint = " (for passwordProfile write password: generate)"
+            raise ConfigError("steps.create.attributes: creating a %s in %s needs %s%s" % (
+                wf.target.object_type, target_label, ", ".join(missing), hint), option="steps.create.attributes")
+
+    if wf.password and target_connector is not None and not target_connector.supports("password"):
+        raise ConfigError("steps.create.password: %s cannot set passwords" % target_label,
+                          option="steps.create.password")
+    if wf.deprovision_action == "disable" and target_connector is not None \
+            and not target_connector.disable_attributes(wf.target.object_type):
+        raise ConfigError("steps.deprovision.action: %s objects cannot be disabled; use delete or set: {...}"
+                          % target_label, option="steps.deprovision.action")
+
+    for membership in wf.memberships:
+        _check_source(membership.group, source_schema, source_label)
+        if group_schema is None or "members" not in group_schema:
+            raise ConfigError("%s: %s has no %s objects with members" % (
+                membership.name, target_label, membership.object_type), option=membership.name)
+        if membership.match_attribute not in group_schema:
+            raise ConfigError("%s.match_attribute: unknown group attribute '%s'%s" % (
+                membership.name, membership.match_attribute, _suggest(membership.match_attribute, group_schema)),
+                option=membership.name)

@@ -1,0 +1,417 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Attribute rules: direct, constant, expression and reference.
+
+A rule is written in YAML as one of:
+
+* ``Department``: a plain string names a source attribute (direct rule);
+* ``true`` / ``42`` / ``null``: a non-string scalar is a constant; ``{value: "Contoso"}`` a constant of any type;
+* ``"<< (GivenName ~ '.' ~ Surname) | lower >>@contoso.example"``: a string holding ``<< >>`` (or ``<% %>``) is
+  an **expression**: a Jinja2 template evaluated in Jinja2's sandbox over the source object's attributes.
+  ``<<``/``>>`` and ``<%``/``%>`` are not Ansible's delimiters, so Ansible passes the rule to the module untouched
+  and no ``!unsafe`` is needed. ``{expression: "..."}`` is the same, written explicitly;
+* ``{attribute: "Employee ID"}``: a direct rule for an attribute whose name would otherwise read as something else;
+* ``{reference: ManagerID}``: the source attribute holds the key of another source object (or with
+  ``lookup: employeeId``, a value of that target attribute); the engine writes the matching target object's id.
+
+A template that is exactly one ``<< expression >>`` returns the expression's own value (a list from ``split``, a
+boolean from a comparison); anything else renders to text. An empty result (``""``, ``[]``, ``None``) means "no
+value".
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+import unicodedata
+
+from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment
+
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
+
+
+class RuleError(Exception):
+    """A rule failed for one object (bad data, not a bad rule): the engine records it against that object."""
+
+    def __init__(self, rule, message):
+        self.rule = rule
+        self.message = message
+        super(RuleError, self).__init__("rule %s: %s" % (rule, message))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Filters
+# ----------------------------------------------------------------------------------------------------------------
+
+_SPECIAL_LETTERS = {
+    u"ß": u"ss", u"ẞ": u"SS", u"æ": u"ae", u"Æ": u"AE", u"ø": u"o", u"Ø": u"O", u"œ": u"oe", u"Œ": u"OE",
+    u"ł": u"l", u"Ł": u"L", u"đ": u"d", u"Đ": u"D", u"ð": u"d", u"Ð": u"D", u"þ": u"th", u"Þ": u"Th",
+    u"ı": u"i", u"ħ": u"h", u"Ħ": u"H",
+}
+_SPECIAL_RE = re.compile(u"[%s]" % u"".join(_SPECIAL_LETTERS))
+_MAIL_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._'-]+")
+
+
+def _text(value):
+    if value is None:
+        return u""
+    if isinstance(value, (list, tuple)):
+        return u" ".join(_text(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def strip_accents(value):
+    """``Zoë Ærøskøbing-Łódź`` -> ``Zoe AEroskobing-Lodz``: letters without their diacritics, for UPNs."""
+    text = _SPECIAL_RE.sub(lambda m: _SPECIAL_LETTERS[m.group(0)], _text(value))
+    decomposed = unicodedata.normalize("NFKD", text)
+    return u"".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def mail_safe(value):
+    """Accents stripped, then every character that may not appear in a mail nickname / UPN prefix removed."""
+    return _MAIL_UNSAFE_RE.sub(u"", strip_accents(value)).strip(u".")
+
+
+def regex_replace(value, pattern, replacement=u"", ignorecase=False, count=0):
+    flags = re.I if ignorecase else 0
+    return re.sub(pattern, replacement, _text(value), count=count, flags=flags)
+
+
+def regex_search(value, pattern, group=0, ignorecase=False):
+    """The first match of ``pattern`` (or its ``group``), or "" when it does not match."""
+    match = re.search(pattern, _text(value), re.I if ignorecase else 0)
+    if not match:
+        return u""
+    return match.group(group) or u""
+
+
+def substring(value, start, length=None):
+    """``substring(0, 8)``: ``length`` characters from ``start`` (0-based); negative ``start`` counts from the end."""
+    text = _text(value)
+    if length is None:
+        return text[start:]
+    if start < 0:
+        end = start + length
+        return text[start:end if end < 0 else None]
+    return text[start:start + length]
+
+
+def truncate(value, length):
+    """Hard cut at ``length`` characters (unlike Jinja2's word-aware truncate with an ellipsis)."""
+    return _text(value)[:length]
+
+
+def is_empty(value):
+    return value is None or value == u"" or (isinstance(value, (list, tuple, set, frozenset)) and not value)
+
+
+def default_if_empty(value, default=u""):
+    """``value`` unless it is empty (``""``, ``[]``, null), then ``default``."""
+    return default if is_empty(value) else value
+
+
+def split(value, separator=None):
+    """A string split into a list (empty items dropped); a list stays a list."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    parts = _text(value).split(separator)
+    return [p.strip() if separator is not None else p for p in parts if p.strip()]
+
+
+def join(value, separator=u""):
+    """Items joined by ``separator``; a plain string is returned as it is (Jinja2's join would split it)."""
+    if value is None:
+        return u""
+    if isinstance(value, str):
+        return value
+    return separator.join(_text(v) for v in value if not is_empty(v))
+
+
+FILTERS = {
+    "strip_accents": strip_accents,
+    "mail_safe": mail_safe,
+    "regex_replace": regex_replace,
+    "regex_search": regex_search,
+    "substring": substring,
+    "truncate": truncate,
+    "default_if_empty": default_if_empty,
+    "split": split,
+    "join": join,
+}
+
+
+def _create_environment():
+    env = SandboxedEnvironment(
+        variable_start_string="<<",
+        variable_end_string=">>",
+        block_start_string="<%",
+        block_end_string="%>",
+        comment_start_string="<#",
+        comment_end_string="#>",
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.tests["empty"] = is_empty
+    env.globals["is_empty"] = is_empty
+    return env
+
+
+ENV = _create_environment()
+
+_SINGLE_EXPRESSION_RE = re.compile(r"^\s*<<(?P<expr>.*?)>>\s*$", re.S)
+_TEMPLATE_MARKERS = ("<<", "<%", "<#")
+# A "single expression" rule must not contain another delimiter inside it.
+_NESTED_RE = re.compile(r"<<|>>|<%|%>")
+
+# Names an expression may use that are not source attributes.
+EXPRESSION_GLOBALS = frozenset(["source", "is_empty", "range", "dict", "lipsum", "cycler", "joiner", "namespace",
+                                "true", "false", "none", "True", "False", "None"])
+
+
+def is_expression(text):
+    return isinstance(text, str) and any(m in text for m in _TEMPLATE_MARKERS)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Rules
+# ----------------------------------------------------------------------------------------------------------------
+
+class Rule(object):
+    kind = None
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def source_attributes(self):
+        """Source attribute names this rule reads (statically known ones)."""
+        return set()
+
+    def evaluate(self, obj, context=None):
+        raise NotImplementedError
+
+    def describe(self):
+        raise NotImplementedError
+
+
+class DirectRule(Rule):
+    kind = "direct"
+    __slots__ = ("attribute",)
+
+    def __init__(self, name, attribute):
+        super(DirectRule, self).__init__(name)
+        self.attribute = attribute
+
+    def source_attributes(self):
+        return set([self.attribute])
+
+    def evaluate(self, obj, context=None):
+        return obj.get(self.attribute)
+
+    def describe(self):
+        return self.attribute
+
+
+class ConstantRule(Rule):
+    kind = "constant"
+    __slots__ = ("value",)
+
+    def __init__(self, name, value):
+        super(ConstantRule, self).__init__(name)
+        self.value = value
+
+    def evaluate(self, obj, context=None):
+        return self.value
+
+    def describe(self):
+        return {"value": self.value}
+
+
+def _expression_variables(ast):
+    """Variables a template reads: undeclared names, plus ``source['Some Column']`` / ``source.Column`` items."""
+    from jinja2 import meta
+    names = set(meta.find_undeclared_variables(ast))
+    items = set()
+    for node in ast.find_all((nodes.Getitem, nodes.Getattr)):
+        target = node.node
+        if isinstance(target, nodes.Name) and target.name == "source":
+            if isinstance(node, nodes.Getattr):
+                items.add(node.attr)
+            elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+                items.add(node.arg.value)
+    return names, items
+
+
+class ExpressionRule(Rule):
+    kind = "expression"
+    __slots__ = ("text", "_compiled", "_native", "variables")
+
+    def __init__(self, name, text):
+        super(ExpressionRule, self).__init__(name)
+        self.text = text
+        try:
+            ast = ENV.parse(text)
+            names, items = _expression_variables(ast)
+        except TemplateSyntaxError as exc:
+            raise ConfigError("Rule %s: the expression %r is not valid: %s"
+                              % (name, text, exc.message), option=name)
+        self.variables = (names - EXPRESSION_GLOBALS) | items
+        single = _SINGLE_EXPRESSION_RE.match(text)
+        try:
+            if single and not _NESTED_RE.search(single.group("expr")):
+                self._native = True
+                self._compiled = ENV.compile_expression(single.group("expr"), undefined_to_none=False)
+            else:
+                self._native = False
+                self._compiled = ENV.from_string(text)
+        except TemplateError as exc:
+            raise ConfigError("Rule %s: the expression %r is not valid: %s"
+                              % (name, text, getattr(exc, "message", None) or exc), option=name)
+
+    def source_attributes(self):
+        return set(self.variables)
+
+    def evaluate(self, obj, context=None):
+        variables = context if context is not None else expression_context(obj)
+        try:
+            if self._native:
+                value = self._compiled(**variables)
+                if isinstance(value, Undefined):
+                    value._fail_with_undefined_error()
+                return value
+            return self._compiled.render(variables)
+        except UndefinedError as exc:
+            raise RuleError(self.name, "%s in %s" % (exc.message, self.text))
+        except RuleError:
+            raise
+        except Exception as exc:  # any runtime error of the user's expression belongs to this object
+            raise RuleError(self.name, "%s: %s in %s" % (type(exc).__name__, exc, self.text))
+
+    def describe(self):
+        return self.text
+
+
+class ReferenceRule(Rule):
+    """``{reference: ManagerID}``: the value(s) of a source attribute identify other objects.
+
+    ``by``: the source attribute the value is compared with (default: the source object's key / id);
+    ``lookup``: instead, a target attribute the value is looked up in (``employeeId``), on ``object_type`` (default:
+    the workflow's target type; for ``members`` the referenced type from the schema).
+    ``separator``: split a text value into several references (a member list column).
+    """
+    kind = "reference"
+    __slots__ = ("attribute", "by", "lookup", "lookup_type", "separator")
+
+    def __init__(self, name, attribute, by=None, lookup=None, lookup_type=None, separator=None):
+        super(ReferenceRule, self).__init__(name)
+        self.attribute = attribute
+        self.by = by
+        self.lookup = lookup
+        self.lookup_type = lookup_type
+        self.separator = separator
+
+    def source_attributes(self):
+        return set([self.attribute])
+
+    def evaluate(self, obj, context=None):
+        """The raw referring value(s) as a list of non-empty strings."""
+        value = obj.get(self.attribute)
+        if value is None or value == "":
+            return []
+        if isinstance(value, (list, tuple, set, frozenset)):
+            values = list(value)
+        elif self.separator is not None and isinstance(value, str):
+            values = value.split(self.separator)
+        else:
+            values = [value]
+        out = []
+        for item in values:
+            if isinstance(item, dict):  # a Graph reference {"id": ...}
+                item = item.get("id")
+            if item is None:
+                continue
+            item = item.strip() if isinstance(item, str) else str(item)
+            if item:
+                out.append(item)
+        return out
+
+    def describe(self):
+        out = {"reference": self.attribute}
+        if self.by:
+            out["by"] = self.by
+        if self.lookup:
+            out["lookup"] = self.lookup
+        return out
+
+
+def expression_context(obj):
+    """Variables for an expression: each attribute (null shown as ""), plus ``source`` (the whole object)."""
+    variables = {}
+    for key, value in obj.items():
+        variables[key] = u"" if value is None else value
+    variables["source"] = variables.copy()
+    return variables
+
+
+_RULE_KEYS = frozenset(["value", "expression", "attribute", "reference", "by", "lookup", "object_type", "separator"])
+
+
+def parse_rule(name, spec, constants_only=False):
+    """Turn the YAML form of a rule into a Rule; ``name`` (e.g. ``steps.update.attributes.jobTitle``) is used in
+    every message. Raises ConfigError for a malformed rule (before anything is read or written)."""
+    if isinstance(spec, dict):
+        unknown = set(spec) - _RULE_KEYS
+        if unknown:
+            raise ConfigError("Rule %s: unknown key(s) %s; a rule is an attribute name, a constant, an expression "
+                              "'<< ... >>', {value: ...}, {expression: ...}, {attribute: ...} or {reference: ...}"
+                              % (name, ", ".join(sorted(unknown))), option=name)
+        kinds = [k for k in ("value", "expression", "attribute", "reference") if k in spec]
+        if len(kinds) != 1:
+            raise ConfigError("Rule %s: give exactly one of value, expression, attribute or reference (got %s)"
+                              % (name, ", ".join(kinds) or "none"), option=name)
+        kind = kinds[0]
+        if constants_only and kind != "value":
+            raise ConfigError("Rule %s: only constant values are allowed here" % name, option=name)
+        if kind != "reference" and (set(spec) - set([kind])):
+            raise ConfigError("Rule %s: %s is only valid with reference" % (
+                name, ", ".join(sorted(set(spec) - set([kind])))), option=name)
+        if kind == "value":
+            return ConstantRule(name, spec["value"])
+        if kind == "expression":
+            if not isinstance(spec["expression"], str):
+                raise ConfigError("Rule %s: expression must be text" % name, option=name)
+            text = spec["expression"]
+            if not is_expression(text):
+                text = "<< %s >>" % text   # {expression: "GivenName ~ ' ' ~ Surname"} without delimiters
+            return ExpressionRule(name, text)
+        if kind == "attribute":
+            if not isinstance(spec["attribute"], str) or not spec["attribute"]:
+                raise ConfigError("Rule %s: attribute must be a non-empty attribute name" % name, option=name)
+            return DirectRule(name, spec["attribute"])
+        attribute = spec["reference"]
+        if not isinstance(attribute, str) or not attribute:
+            raise ConfigError("Rule %s: reference must name a source attribute" % name, option=name)
+        return ReferenceRule(name, attribute, by=spec.get("by"), lookup=spec.get("lookup"),
+                             lookup_type=spec.get("object_type"), separator=spec.get("separator"))
+    if isinstance(spec, str):
+        if constants_only:
+            return ConstantRule(name, spec)
+        if is_expression(spec):
+            return ExpressionRule(name, spec)
+        if not spec.strip():
+            raise ConfigError("Rule %s: an empty string is not an attribute name; write {value: ''} for an empty "
+                              "constant" % name, option=name)
+        return DirectRule(name, spec)
+    if spec is None or isinstance(spec, (bool, int, float, list)):
+        return ConstantRule(name, spec)
+    raise ConfigError("Rule %s: cannot read a rule from %r" % (name, spec), option=name)

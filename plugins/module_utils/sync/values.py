@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Value normalisation: the one place that decides whether a desired value equals the current one.
+
+Rules: ``None``, ``""`` and ``[]`` are the same (no value); text compares case-sensitively (a changed letter case
+is a real change Graph accepts) except where the attribute says otherwise (object ids); multi-valued attributes
+compare as sets unless they are ordered; booleans and integers are coerced from their text forms so a CSV's
+``TRUE`` equals Graph's ``true``.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import BOOLEAN, INTEGER
+
+_TRUE = frozenset(["true", "yes", "y", "1", "on", "enabled", "t"])
+_FALSE = frozenset(["false", "no", "n", "0", "off", "disabled", "f"])
+
+
+class ValueError_(Exception):
+    """A value cannot be converted to the attribute's type (the engine names the rule and the object)."""
+
+
+def empty(value):
+    return value is None or value == "" or (isinstance(value, (list, tuple, set, frozenset)) and not value)
+
+
+def _scalar(value, spec):
+    kind = spec.type if spec is not None else None
+    if kind == BOOLEAN:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError_("%r is not a boolean (true/false)" % (value,))
+    if kind == INTEGER:
+        if isinstance(value, bool):
+            raise ValueError_("%r is not an integer" % (value,))
+        try:
+            return int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise ValueError_("%r is not an integer" % (value,))
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict) and "id" in value:  # a Graph reference object
+        text = str(value["id"])
+    else:
+        text = str(value)
+    if spec is not None and spec.case_insensitive:
+        text = text.lower()
+    return text
+
+
+def normalize(value, spec):
+    """The comparable form of ``value`` for attribute ``spec`` (an AttributeSpec or None): None, a scalar, or a tuple
+    (multi-valued: sorted unless ordered). Raises ValueError_ when a value does not fit the type."""
+    if empty(value):
+        return None
+    if spec is not None and spec.multi_valued:
+        if isinstance(value, (list, tuple, set, frozenset)):
+            items = value
+        elif isinstance(value, str) and spec.separator:
+            items = value.split(spec.separator)
+        else:
+            items = [value]
+        out = []
+        for item in items:
+            if empty(item):
+                continue
+            if isinstance(item, str):
+                item = item.strip() if spec.separator else item
+                if not item:
+                    continue
+            out.append(_scalar(item, spec))
+        if not out:
+            return None
+        if spec.ordered:
+            return tuple(out)
+        return tuple(sorted(set(out), key=_sort_key))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [v for v in value if not empty(v)]
+        if not items:
+            return None
+        if len(items) == 1:
+            return _scalar(items[0], spec)
+        if spec is not None and spec.separator:
+            return spec.separator.join(_scalar(v, None) for v in items)
+        raise ValueError_("%d values given for the single-valued attribute %s" % (len(items), spec.name if spec else "?"))
+    return _scalar(value, spec)
+
+
+def _sort_key(item):
+    return (type(item).__name__, item)
+
+
+def to_output(value):
+    """A normalised value as plain JSON (tuples become lists)."""
+    if isinstance(value, tuple):
+        return list(value)
+    return value

@@ -1,0 +1,317 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: idsync.entra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: connection
+short_description: Ensure a named connection in the idsync connection store
+version_added: "0.1.0"
+description:
+  - Ensures a named connection (the settings a sync workflow uses to reach a connected system) in the idsync
+    store, a SQLite database on the host that runs the module.
+  - An V(azure_ad) connection holds the Tenant ID, Application (client) ID, Certificate thumbprint and tenant
+    environment type, as they appear on the Azure portal, plus the paths of the certificate and its private key.
+    The record holds paths and settings only, never key material or secrets.
+  - Before saving, the settings are validated; the certificate thumbprint must match the certificate on disk, the
+    private key must match the certificate and must not be readable by group or others. A failed validation
+    leaves the store unchanged.
+  - O(test=true) runs "Test connection" before anything is saved (token, C(GET /organization), and a check that the
+    granted Microsoft Graph application permissions cover O(required_permissions)). A failing test fails the task and
+    leaves any earlier saved connection untouched.
+  - "Update the authentication data: a connection saved by an older setup with client secret authentication is
+    switched to certificate authentication in place (same name), and no secret is kept."
+author:
+  - idsync.entra contributors
+options:
+  name:
+    description:
+      - Name of the connection.
+    type: str
+    required: true
+  connector:
+    description:
+      - Type of the connected system.
+      - Required when O(state=present).
+    type: str
+    choices: [azure_ad, csv]
+  tenant_id:
+    description:
+      - Directory (tenant) ID, a GUID. V(azure_ad) only; required for it.
+    type: str
+  application_id:
+    description:
+      - Application (client) ID of the app registration, a GUID. V(azure_ad) only; required for it.
+    type: str
+    aliases: [client_id]
+  certificate_thumbprint:
+    description:
+      - Certificate thumbprint as the Azure portal shows it (SHA-1, 40 hex digits; separators and case do not matter).
+        A SHA-256 thumbprint (64 hex digits) is accepted too.
+      - Must match the certificate at O(certificate_path). When omitted, it is taken from that certificate.
+      - The SHA-1 thumbprint is stored.
+    type: str
+  certificate_path:
+    description:
+      - PEM certificate (or a PEM file holding the private key and the certificate, or a PFX file).
+        V(azure_ad) only; required for it.
+    type: path
+  private_key_path:
+    description:
+      - PEM private key of the certificate, when not in O(certificate_path). Must not be readable by group or others.
+    type: path
+  private_key_passphrase:
+    description:
+      - Passphrase of an encrypted private key (or PFX), used to validate and test the connection. Never stored,
+        so a workflow that uses the connection must be given it again.
+    type: str
+  tenant_environment:
+    description:
+      - Tenant environment type (national cloud).
+    type: str
+    choices: [azure_global, azure_gcc, azure_gcc_high, azure_dod, azure_china]
+    default: azure_global
+  authority_host:
+    description:
+      - Base URL that replaces the cloud's login host (private endpoint, proxy or tenant emulator).
+    type: str
+  graph_endpoint:
+    description:
+      - Base URL that replaces the cloud's Microsoft Graph host.
+    type: str
+  ca_path:
+    description:
+      - PEM file or directory of CA certificates to verify the authority and Graph TLS certificates with.
+        Wins over E(REQUESTS_CA_BUNDLE).
+    type: path
+  path:
+    description:
+      - V(csv) only, required for it. The CSV file.
+    type: path
+  delimiter:
+    description:
+      - V(csv) only. Field delimiter, one character (V(\\t) for a tab).
+    type: str
+    default: ","
+  encoding:
+    description:
+      - V(csv) only. Text encoding of the file; V(utf-8-sig) reads and writes a byte order mark.
+    type: str
+    choices: [utf-8, utf-8-sig]
+    default: utf-8
+  key:
+    description:
+      - V(csv) only. Column(s) that identify a row.
+    type: list
+    elements: str
+  multi_value_separator:
+    description:
+      - V(csv) only. Separator between the values of a multi-valued attribute inside one field.
+    type: str
+    default: ";"
+  store:
+    description:
+      - Path of the idsync store (SQLite). Created V(0600), its directory V(0700), when missing.
+    type: path
+    default: ~/.idsync/store.db
+  state:
+    description:
+      - V(present) ensures the connection, V(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  test:
+    description:
+      - Test the connection before saving. For V(azure_ad) - get a token with the certificate, read
+        C(GET /organization), and check the token's granted permissions cover O(required_permissions), naming each
+        missing one. For V(csv) - the file exists, can be read with O(encoding), and its header names the O(key)
+        columns.
+      - Runs in check mode too (it only reads).
+    type: bool
+    default: false
+  required_permissions:
+    description:
+      - Microsoft Graph application permissions the test requires.
+      - Defaults to what the connector needs; for V(azure_ad) V(User.ReadWrite.All), V(Group.ReadWrite.All) and
+        V(Organization.Read.All). V(Directory.ReadWrite.All) also covers the user and group permissions.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+    description: Validates (and tests, with O(test=true)) and reports what would change; does not write the store
+      (nor create it).
+  diff_mode:
+    support: full
+    description: Shows the connection settings before and after.
+requirements:
+  - cryptography >= 42 (azure_ad)
+  - msal >= 1.28 and requests (azure_ad with O(test=true))
+notes:
+  - The store lives on the host that runs the module (the managed node); run the workflows there.
+seealso:
+  - module: idsync.entra.connection_info
+  - module: idsync.entra.certificate
+"""
+
+EXAMPLES = r"""
+- name: Manual configuration - reuse an existing Azure application, then test the connection
+  idsync.entra.connection:
+    name: contoso
+    connector: azure_ad
+    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    application_id: 0b7a8d6e-3f9c-4b1e-9a2d-5c6e7f8a9b0c
+    certificate_thumbprint: 0F3A9C1E5D7B2A4C6E8F0A1B2C3D4E5F60718293
+    certificate_path: /etc/idsync/connector.crt
+    private_key_path: /etc/idsync/connector.key
+    tenant_environment: azure_global
+    test: true
+  register: conn
+
+- name: A CSV file as a connected system
+  idsync.entra.connection:
+    name: hr-export
+    connector: csv
+    path: /srv/hr/employees.csv
+    delimiter: ";"
+    encoding: utf-8-sig
+    key: [employeeId]
+    multi_value_separator: "|"
+
+- name: Remove a connection
+  idsync.entra.connection:
+    name: old-tenant
+    state: absent
+"""
+
+RETURN = r"""
+connection:
+  description: The connection record as saved (or as it would be saved, in check mode). Never holds secrets.
+  returned: state=present
+  type: dict
+  contains:
+    name:
+      description: Connection name.
+      type: str
+      sample: contoso
+    connector:
+      description: Connector type.
+      type: str
+      sample: azure_ad
+    settings:
+      description: Connector settings (paths absolute; the SHA-1 thumbprint upper-case).
+      type: dict
+      sample:
+        auth: certificate
+        tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+        application_id: 0b7a8d6e-3f9c-4b1e-9a2d-5c6e7f8a9b0c
+        certificate_thumbprint: 0F3A9C1E5D7B2A4C6E8F0A1B2C3D4E5F60718293
+        certificate_path: /etc/idsync/connector.crt
+        private_key_path: /etc/idsync/connector.key
+        tenant_environment: azure_global
+    created:
+      description: When the connection was first saved (UTC, ISO 8601); null in check mode for a new one.
+      type: str
+      sample: "2025-01-01T10:00:00Z"
+    updated:
+      description: When the connection was last changed (UTC, ISO 8601).
+      type: str
+      sample: "2025-01-02T10:00:00Z"
+test:
+  description: Result of "Test connection".
+  returned: when O(test=true)
+  type: dict
+  contains:
+    ok:
+      description: Whether the test passed.
+      type: bool
+      sample: true
+    organization:
+      description: The tenant read with C(GET /organization) (V(azure_ad)).
+      type: dict
+      sample: {"id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "display_name": "Contoso", "default_domain": "contoso.com"}
+    granted_permissions:
+      description: Microsoft Graph application permissions in the token's C(roles) claim (V(azure_ad)).
+      type: list
+      elements: str
+      sample: [Group.ReadWrite.All, Organization.Read.All, User.ReadWrite.All]
+    missing_permissions:
+      description: Required permissions the granted ones do not cover (V(azure_ad)).
+      type: list
+      elements: str
+      sample: []
+    columns:
+      description: Header of the CSV file (V(csv)).
+      type: list
+      elements: str
+      sample: [employeeId, givenName, surname]
+    error:
+      description: Why the test failed; null when it passed.
+      type: str
+      sample: null
+msg:
+  description: What happened.
+  returned: always
+  type: str
+  sample: connection contoso created
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils import connections
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            connector=dict(type="str", choices=list(connections.CONNECTORS)),
+            tenant_id=dict(type="str"),
+            application_id=dict(type="str", aliases=["client_id"]),
+            certificate_thumbprint=dict(type="str"),
+            certificate_path=dict(type="path"),
+            private_key_path=dict(type="path", no_log=False),
+            private_key_passphrase=dict(type="str", no_log=True),
+            tenant_environment=dict(type="str", choices=list(connections.TENANT_ENVIRONMENTS), default="azure_global"),
+            authority_host=dict(type="str"),
+            graph_endpoint=dict(type="str"),
+            ca_path=dict(type="path"),
+            path=dict(type="path"),
+            delimiter=dict(type="str", default=","),
+            encoding=dict(type="str", choices=["utf-8", "utf-8-sig"], default="utf-8"),
+            key=dict(type="list", elements="str", no_log=False),
+            multi_value_separator=dict(type="str", default=";"),
+            store=dict(type="path", default="~/.idsync/store.db"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            test=dict(type="bool", default=False),
+            required_permissions=dict(type="list", elements="str"),
+        ),
+        required_if=[("state", "present", ["connector"])],
+        supports_check_mode=True,
+    )
+    try:
+        result = connections.ensure_connection(module.params, check_mode=module.check_mode)
+    except connections.ConnectionTestFailed as exc:
+        module.fail_json(msg=exc.msg, test=exc.result, error=exc.to_result())
+    except IdsyncError as exc:
+        module.fail_json(msg=exc.msg, error=exc.to_result())
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg="Unexpected error managing connection %s: %s" % (module.params["name"], exc),
+                         exception=traceback.format_exc())
+    diff = result.pop("diff")
+    if module._diff:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,568 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, idsync.entra contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: sync
+short_description: Run a sync workflow between two connected systems (create, update, deprovision, memberships)
+version_added: "0.1.0"
+description:
+  - Runs one B(sync workflow) between two connections saved with M(idsync.entra.connection) (for example an HR
+    CSV file and a Microsoft Entra ID tenant, or the other way round).
+  - "Each run reads both sides, B(plans) (which source object is which target object, what to create, which
+    attributes changed, what to deprovision, which group memberships to add or remove), checks the B(deletion
+    threshold), and applies only the difference: a second run with unchanged data reports C(changed: false) and
+    sends no write request at all."
+  - In check mode the module returns the full plan and writes nothing; with C(--diff) it shows each change as
+    before and after.
+  - One failing object never stops the run. The task fails when any object failed, after everything else was
+    applied; RV(errors) names each failed object and why.
+  - Two runs of one workflow never overlap (a lock in the store). A run that was interrupted (process killed) leaves
+    the store consistent; the next run finds the objects it created through the match attributes (written on
+    create) and finishes the job without duplicates.
+  - "B(Rules.) Every attribute rule is one of: a source attribute name (V(Department)); a constant (V(true),
+    V(42), or C({value: Contoso})); an B(expression) such as
+    V(<< (GivenName ~ '.' ~ Surname\\) | lower | strip_accents >>@contoso.example); or a reference
+    C({reference: ManagerID})."
+  - "Expressions are Jinja2 templates evaluated in Jinja2's sandbox with the delimiters C(<< >>) (and C(<% %>) for
+    blocks), which Ansible's own templating leaves alone, so rules need no C(!unsafe). A template that is exactly
+    one C(<< expression >>) keeps the expression's type (a list, a boolean); anything else is text. Besides Jinja2's
+    built-in filters (lower, upper, replace, trim, first...) there are C(strip_accents), C(mail_safe),
+    C(regex_replace), C(regex_search), C(substring) (start, length), C(truncate) (a hard cut at a length),
+    C(default_if_empty) (a value for empty input), C(split) and C(join) (with a separator). The source object's attributes are
+    variables; C(source['Column with spaces']) reaches any attribute. An empty source value is an empty string."
+  - Unknown source attributes (not in the CSV header, not an Entra attribute), unknown or read-only target
+    attributes and expressions that do not parse fail the task before anything is read or written, naming the rule.
+  - "Values compare normalised: text case-sensitively; null, empty text and an empty list are equal; multi-valued
+    attributes as sets (unless ordered, such as businessPhones); booleans and numbers from their text forms."
+author:
+  - idsync.entra contributors
+options:
+  name:
+    description:
+      - Name of the workflow. It names the run history (see M(idsync.entra.sync_history)), the lock, the delta state
+        and the set of objects the workflow manages.
+    type: str
+    required: true
+  store:
+    description:
+      - Path of the idsync store (SQLite) holding the connections, run history, delta links and locks.
+    type: path
+    default: ~/.idsync/store.db
+  source:
+    description:
+      - Where objects come from.
+    type: dict
+    required: true
+    suboptions:
+      connection:
+        description: Name of a connection in the store.
+        type: str
+        required: true
+      object_type:
+        description:
+          - The connector's object type, V(row) for V(csv), V(user) or V(group) for V(azure_ad).
+        type: str
+        required: true
+      scope:
+        description:
+          - Only source objects for which this rule is true take part, for example V(<< Status == 'Active' >>).
+            An object that leaves the scope is treated like one that disappeared (it is deprovisioned).
+        type: raw
+      filter:
+        description:
+          - For an V(azure_ad) source read in full, an OData C($filter) applied by Microsoft Graph.
+        type: str
+      multi_valued:
+        description:
+          - For a V(csv) source, the columns that hold several values separated by the connection's
+            C(multi_value_separator).
+        type: list
+        elements: str
+        default: []
+  target:
+    description:
+      - Where objects are created, updated and deprovisioned.
+    type: dict
+    required: true
+    suboptions:
+      connection:
+        description: Name of a connection in the store.
+        type: str
+        required: true
+      object_type:
+        description: The connector's object type.
+        type: str
+        required: true
+      multi_valued:
+        description: For a V(csv) target, the columns written as several values.
+        type: list
+        elements: str
+        default: []
+  match:
+    description:
+      - How a source object is paired with a target object (the mapping rule). A source object matches a target
+        object when any pair has equal values. A source object matching two target objects, or two source objects
+        matching one target, is an error for those objects, never a guess.
+      - Match on a stable attribute (C(employeeId)) so renames (a new surname, a new UPN) are updates. The target
+        match attributes are always written on create.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      source:
+        description: A source attribute name or an expression.
+        type: raw
+        required: true
+      target:
+        description: A target attribute name.
+        type: str
+        required: true
+      case_sensitive:
+        description: Compare the values case-sensitively.
+        type: bool
+        default: false
+  steps:
+    description:
+      - The workflow's steps. Leave a step out to skip it.
+    type: dict
+    required: true
+    suboptions:
+      create:
+        description:
+          - Create a target object for each source object that matches none.
+          - The O(steps.update.attributes) rules apply at creation too (and win over these), so a new object needs
+            no second run to converge.
+        type: dict
+        suboptions:
+          attributes:
+            description: Target attribute -> rule, the initial attribute population.
+            type: dict
+            required: true
+          password:
+            description:
+              - V(generate) sets a random initial password that meets Entra's complexity rules. It is never
+                returned, logged or stored.
+            type: str
+            choices: [generate, none]
+          force_change_password:
+            description: The user must change the generated password at first sign-in.
+            type: bool
+            default: true
+      update:
+        description:
+          - Keep the attributes of matched objects up to date; only attributes whose value changed are written.
+        type: dict
+        suboptions:
+          attributes:
+            description:
+              - "Target attribute -> rule. References are written as C({reference: <source attribute>}); the value
+                is the key of another source object (or, with C(by), a value of another source attribute; with
+                C(lookup), a value of a target attribute to look up), and the target gets that object's id.
+                A manager created in the same run is resolved once it exists."
+            type: dict
+            required: true
+      deprovision:
+        description:
+          - What happens to target objects this workflow manages when their source object disappeared or left the
+            scope. Nothing by default.
+        type: dict
+        suboptions:
+          action:
+            description:
+              - V(disable) disables the object (C(accountEnabled=false) for users); V(delete) deletes it (Entra
+                keeps deleted users restorable for 30 days); V(none) does neither (use O(steps.deprovision.set)).
+            type: str
+            choices: [none, disable, delete]
+            default: none
+          set:
+            description:
+              - "Attribute values to set on deprovisioned objects, for example C({department: Leavers}). Values are
+                constants."
+            type: dict
+          scope:
+            description:
+              - V(managed) deprovisions only objects this workflow created or matched in an earlier run.
+              - V(match_key) deprovisions every target object that has a value in the target match attribute and
+                matches no source object, including objects that existed before the workflow.
+            type: str
+            choices: [managed, match_key]
+            default: managed
+  memberships:
+    description:
+      - Group memberships derived from each source object, for example one group per department. Only the
+        difference is written, in batches. A member is removed from a managed group only when the workflow
+        manages the member (other members added by hand stay).
+      - "A group workflow (target O(target.object_type=group)) can instead fill C(members) with a reference rule
+        from a member list column, for example C(members: {reference: Members, lookup: employeeId})."
+    type: list
+    elements: dict
+    suboptions:
+      group:
+        description:
+          - The name(s) of the group(s) the source object belongs to, a source attribute or an expression such as
+            V(<< Department >> staff). An empty value means no group. A list gives several groups.
+        type: raw
+        required: true
+      object_type:
+        description: The target's group object type.
+        type: str
+        default: group
+      match_attribute:
+        description: The group attribute the name is compared with (case-insensitively).
+        type: str
+        default: displayName
+      create_missing:
+        description: Create a group that does not exist yet (otherwise that is an error for the group).
+        type: bool
+        default: false
+      group_type:
+        description: The kind of group created by O(memberships[].create_missing).
+        type: str
+        choices: [security, microsoft365]
+        default: security
+      description:
+        description: Description of created groups.
+        type: str
+      remove:
+        description: Remove managed members that no longer belong.
+        type: bool
+        default: true
+  delta:
+    description:
+      - Read V(azure_ad) sides through Microsoft Graph delta queries, from the delta links and the cached object
+        snapshot kept in the store. The first run makes a full initial round; a no-op run then costs a couple of
+        requests. An expired delta link falls back to a full read and says so in RV(notes).
+    type: bool
+    default: false
+  deletion_threshold:
+    description:
+      - Stop the run before any change when it would deprovision more objects than this, a number (V(500), the
+        Microsoft Entra Connect default) or a percentage of the objects the workflow manages (V(10%)).
+    type: raw
+    default: 500
+  force_deletes:
+    description:
+      - Go ahead even when the deletion threshold is exceeded.
+    type: bool
+    default: false
+  max_in_flight:
+    description:
+      - How many JSON C($batch) requests (of up to 20 writes each) are sent to Microsoft Graph at once.
+    type: int
+    default: 4
+  plan_limit:
+    description:
+      - Return at most this many entries per list of RV(plan) (the summary still counts everything). Default is all.
+    type: int
+attributes:
+  check_mode:
+    support: full
+    description: Returns the full plan and writes nothing (neither to the systems nor to the run history).
+  diff_mode:
+    support: full
+    description: Shows each create, update, deprovision and membership change as before and after.
+notes:
+  - Secrets never reach the result or the logs; generated passwords are never returned.
+requirements:
+  - jinja2
+  - msal >= 1.28, requests and cryptography >= 42 (for V(azure_ad) connections)
+seealso:
+  - module: idsync.entra.connection
+  - module: idsync.entra.sync_history
+"""
+
+EXAMPLES = r"""
+- name: HR file into Entra users, with department groups
+  idsync.entra.sync:
+    name: hr_to_entra
+    source:
+      connection: hr_file
+      object_type: row
+      scope: "<< Status == 'Active' >>"
+    target:
+      connection: contoso
+      object_type: user
+    match:
+      - source: EmployeeID
+        target: employeeId
+    steps:
+      create:
+        attributes:
+          userPrincipalName: "<< (GivenName ~ '.' ~ Surname) | strip_accents | lower >>@contoso.example"
+          displayName: "<< GivenName >> << Surname >>"
+          givenName: GivenName
+          surname: Surname
+          accountEnabled: true
+          usageLocation: {value: US}
+        password: generate
+      update:
+        attributes:
+          department: Department
+          jobTitle: Title
+          manager: {reference: ManagerID}
+      deprovision:
+        action: disable
+    memberships:
+      - group: "<< Department >> staff"
+        create_missing: true
+    deletion_threshold: 10%
+
+- name: Export Entra users to a CSV file (idempotent to the byte)
+  idsync.entra.sync:
+    name: entra_to_csv
+    source: {connection: contoso, object_type: user}
+    target: {connection: export_file, object_type: row}
+    match: [{source: employeeId, target: EmployeeID}]
+    steps:
+      create:
+        attributes: {EmployeeID: employeeId}
+      update:
+        attributes:
+          UPN: userPrincipalName
+          Name: displayName
+          Department: department
+          ManagerID: {reference: manager}
+      deprovision: {action: delete}
+    delta: true
+
+- name: Plan only
+  idsync.entra.sync:
+    name: hr_to_entra
+    source: {connection: hr_file, object_type: row}
+    target: {connection: contoso, object_type: user}
+    match: [{source: EmployeeID, target: employeeId}]
+    steps:
+      update: {attributes: {department: Department}}
+  check_mode: true
+  register: plan
+"""
+
+RETURN = r"""
+changed:
+  description: Whether anything was written (in check mode, whether anything would be).
+  returned: always
+  type: bool
+summary:
+  description: Counts of the run (in check mode, of the plan).
+  returned: success or when objects failed
+  type: dict
+  contains:
+    created: {description: Objects created., type: int}
+    updated: {description: Matched objects whose attributes or references were updated., type: int}
+    deprovisioned: {description: Objects disabled, deleted or modified because their source went away., type: int}
+    unchanged: {description: Matched objects that were already up to date., type: int}
+    failed: {description: Objects (or input rows) that failed., type: int}
+    membership_added: {description: Group members added., type: int}
+    membership_removed: {description: Group members removed., type: int}
+    groups_created: {description: Groups created for memberships., type: int}
+  sample: {created: 2, updated: 1, deprovisioned: 0, unchanged: 9997, failed: 0, membership_added: 2,
+           membership_removed: 0, groups_created: 0}
+plan:
+  description:
+    - The plan, with people-readable names (UPNs, keys) instead of ids. Never holds a password.
+  returned: success or when objects failed
+  type: dict
+  contains:
+    create: {description: "Objects to create: object, source key, attributes.", type: list, elements: dict}
+    update: {description: "Objects to update: object, id, source, changes {attribute: {before, after}}.",
+             type: list, elements: dict}
+    deprovision: {description: "Objects to deprovision: object, id, action, changes.", type: list, elements: dict}
+    groups_create: {description: Groups to create., type: list, elements: dict}
+    memberships: {description: "Membership changes per group: group, id, add, remove.", type: list, elements: dict}
+errors:
+  description: One entry per failed object (C(object), C(error), and C(rule), C(source), C(id), C(step) when known).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{object: "hr.csv line 7", error: "line 7: expected 7 fields, found 8"}]
+notes:
+  description: Sentences about the run, for example that a delta link had expired and everything was read again.
+  returned: always
+  type: list
+  elements: str
+reference_warnings:
+  description: References that could not be resolved (left unchanged), for example a manager not in the source.
+  returned: always
+  type: list
+  elements: str
+reads:
+  description: How each side was read (V(full), V(delta), V(delta (initial\))) and how many objects it held.
+  returned: always
+  type: dict
+stats:
+  description: Microsoft Graph request counters per side (requests, writes, retries, throttled, batches).
+  returned: always
+  type: dict
+deletion_threshold:
+  description: The safety check (deprovisions planned, limit, whether it was exceeded or forced).
+  returned: always
+  type: dict
+run_id:
+  description: Id of the run in the run history (not in check mode).
+  returned: when the run was applied
+  type: int
+"""
+
+from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.module import IdsyncModule
+
+try:
+    from ansible_collections.idsync.entra.plugins.module_utils.sync.engine import (
+        DeletionThresholdExceeded, run_workflow,
+    )
+    IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - jinja2 missing on the managed node
+    IMPORT_ERROR = exc
+
+DIFF_LIMIT = 200
+
+
+def _endpoint_options(source):
+    options = dict(
+        connection=dict(type="str", required=True),
+        object_type=dict(type="str", required=True),
+        multi_valued=dict(type="list", elements="str", default=[]),
+    )
+    if source:
+        options["scope"] = dict(type="raw")
+        options["filter"] = dict(type="str")
+    return options
+
+
+def argument_spec():
+    return dict(
+        name=dict(type="str", required=True),
+        store=dict(type="path", default="~/.idsync/store.db"),
+        source=dict(type="dict", required=True, options=_endpoint_options(True)),
+        target=dict(type="dict", required=True, options=_endpoint_options(False)),
+        match=dict(type="list", elements="dict", required=True, options=dict(
+            source=dict(type="raw", required=True),
+            target=dict(type="str", required=True),
+            case_sensitive=dict(type="bool", default=False),
+        )),
+        steps=dict(type="dict", required=True, options=dict(
+            create=dict(type="dict", options=dict(
+                attributes=dict(type="dict", required=True),
+                password=dict(type="str", choices=["generate", "none"], no_log=False),
+                force_change_password=dict(type="bool", default=True),
+            )),
+            update=dict(type="dict", options=dict(
+                attributes=dict(type="dict", required=True),
+            )),
+            deprovision=dict(type="dict", options=dict(
+                action=dict(type="str", choices=["none", "disable", "delete"], default="none"),
+                set=dict(type="dict"),
+                scope=dict(type="str", choices=["managed", "match_key"], default="managed"),
+            )),
+        )),
+        memberships=dict(type="list", elements="dict", options=dict(
+            group=dict(type="raw", required=True),
+            object_type=dict(type="str", default="group"),
+            match_attribute=dict(type="str", default="displayName"),
+            create_missing=dict(type="bool", default=False),
+            group_type=dict(type="str", choices=["security", "microsoft365"], default="security"),
+            description=dict(type="str"),
+            remove=dict(type="bool", default=True),
+        )),
+        delta=dict(type="bool", default=False),
+        deletion_threshold=dict(type="raw", default=500),
+        force_deletes=dict(type="bool", default=False),
+        max_in_flight=dict(type="int", default=4),
+        plan_limit=dict(type="int"),
+    )
+
+
+def _lines(values):
+    if not values:
+        return ""
+    out = []
+    for key in sorted(values):
+        value = values[key]
+        if isinstance(value, list):
+            out.append("%s:" % key)
+            out.extend("  - %s" % (item,) for item in value)
+        else:
+            out.append("%s: %s" % (key, value))
+    return "\n".join(out) + "\n"
+
+
+def build_diff(plan, workflow_name):
+    """One Ansible diff per planned change (capped), before/after as readable text."""
+    diffs = []
+    for item in plan.get("create", []):
+        diffs.append({"before_header": "%s: %s (absent)" % (workflow_name, item["object"]),
+                      "after_header": "%s: %s (create)" % (workflow_name, item["object"]),
+                      "before": "", "after": _lines(item.get("attributes"))})
+    for item in plan.get("update", []):
+        before = {}
+        after = {}
+        for attribute, change in item.get("changes", {}).items():
+            if "add" in change:
+                before[attribute + " (removed)"] = change.get("remove") or []
+                after[attribute + " (added)"] = change.get("add") or []
+            else:
+                before[attribute] = change.get("before")
+                after[attribute] = change.get("after")
+        diffs.append({"before_header": "%s: %s" % (workflow_name, item["object"]),
+                      "after_header": "%s: %s (update)" % (workflow_name, item["object"]),
+                      "before": _lines(before), "after": _lines(after)})
+    for item in plan.get("deprovision", []):
+        if item["action"] == "delete":
+            before, after = "exists\n", ""
+        else:
+            before = _lines(dict((k, v["before"]) for k, v in item.get("changes", {}).items()))
+            after = _lines(dict((k, v["after"]) for k, v in item.get("changes", {}).items()))
+        diffs.append({"before_header": "%s: %s" % (workflow_name, item["object"]),
+                      "after_header": "%s: %s (%s)" % (workflow_name, item["object"], item["action"]),
+                      "before": before, "after": after})
+    for item in plan.get("groups_create", []):
+        diffs.append({"before_header": "%s: group %s (absent)" % (workflow_name, item["group"]),
+                      "after_header": "%s: group %s (create)" % (workflow_name, item["group"]),
+                      "before": "", "after": _lines(item.get("attributes"))})
+    for item in plan.get("memberships", []):
+        diffs.append({"before_header": "%s: members of %s" % (workflow_name, item["group"]),
+                      "after_header": "%s: members of %s" % (workflow_name, item["group"]),
+                      "before": _lines({"removed": item.get("remove")}) if item.get("remove") else "",
+                      "after": _lines({"added": item.get("add")}) if item.get("add") else ""})
+    if len(diffs) > DIFF_LIMIT:
+        rest = len(diffs) - DIFF_LIMIT
+        diffs = diffs[:DIFF_LIMIT]
+        diffs.append({"before_header": "%s: ..." % workflow_name, "after_header": "%s: ..." % workflow_name,
+                      "before": "", "after": "(%d more changes: see the plan in the result)\n" % rest})
+    return diffs
+
+
+def main():
+    module = IdsyncModule(argument_spec=argument_spec(), graph=False, supports_check_mode=True)
+    if IMPORT_ERROR is not None:
+        module.fail_json(msg="idsync.entra.sync needs jinja2 on the host that runs it: %s" % IMPORT_ERROR)
+    try:
+        result = run_workflow(module.params, check_mode=module.check_mode)
+    except DeletionThresholdExceeded as exc:
+        module.fail_json(msg=exc.msg, changed=False, error=exc.to_result(), **exc.result)
+    except IdsyncError as exc:
+        module.fail_from(exc)
+    if module._diff:
+        result["diff"] = build_diff(result.get("plan") or {}, module.params["name"])
+    errors = result.get("errors") or []
+    if errors:
+        first = errors[0]
+        where = first.get("object")
+        msg = "%d object(s) failed%s; first: %s: %s" % (
+            result.get("failed_objects", len(errors)),
+            " (nothing was written: check mode)" if module.check_mode else ", everything else was applied",
+            where, first.get("error"))
+        module.fail_json(msg=msg, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Entry point: `python tests/emulator serve --port PORT --state-dir DIR [options]`.
+
+The emulator directory is run as a script directory, so its own path goes first on sys.path and the sibling modules
+(server, identity, realism, tls, directory, graph, odata) are imported by plain name.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def _on_off(value: str) -> str:
+    value = value.lower()
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError("expected 'on' or 'off'")
+    return value
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be zero or more")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python tests/emulator", description="idsync.entra tenant emulator")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the identity platform, Graph and the admin API over HTTPS")
+    serve.add_argument("--port", type=int, default=8443, help="TCP port; 0 picks a free one")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--state-dir", required=True, help="where certificates, keys and endpoints.json live")
+    serve.add_argument("--latency-ms", type=_non_negative, default=0, help="delay added to every Graph request")
+    serve.add_argument("--throttling", type=_on_off, default="on", help="Graph identity throttling limits (on/off)")
+    serve.add_argument("--replication-delay-ms", type=_non_negative, default=0,
+                       help="how long a write stays invisible to reads (eventual consistency)")
+    serve.add_argument("--auto-approve", action="store_true", help="approve device codes at once, as the admin user")
+    serve.add_argument("--device-code-interval", type=_non_negative, default=1,
+                       help="polling interval announced for device codes (Entra says 5; 1 keeps tests fast)")
+    serve.add_argument("--seed", help="JSON file to load after the admin bootstrap (a dump, or {\"generate\": ...})")
+    return parser
+
+
+def main(argv=None) -> int:
+    options = build_parser().parse_args(argv)
+    import server  # after sys.path is set, and only for a command that needs it
+
+    return server.serve(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1049 @@
+"""Microsoft identity platform (v2.0 endpoints) for the tenant emulator.
+
+Serves what MSAL and plain OAuth clients call: OpenID Connect discovery, instance discovery, the JWKS, the token
+endpoint (client credentials with a secret or a certificate assertion, device code, refresh token) and the device
+authorization endpoint. Access tokens are RS256 JWTs signed with the emulator's own key; Graph requests are checked
+against that key here (`verify_graph_token`).
+
+Errors follow the shape in Microsoft Learn "Microsoft Entra authentication and authorization error codes"
+(https://learn.microsoft.com/entra/identity-platform/reference-error-codes): `error`, `error_description`
+("AADSTSnnnnn: text\\r\\nTrace ID: ...\\r\\nCorrelation ID: ...\\r\\nTimestamp: ..."), `error_codes`, `timestamp`,
+`trace_id`, `correlation_id`, `error_uri`.
+"""
+import base64
+import binascii
+import datetime
+import hashlib
+import hmac
+import json
+import secrets
+import string
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+from werkzeug.wrappers import Response
+
+import tls
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+# Resources (application ID URIs) of Microsoft Graph and Exchange Online in each national cloud
+# (Microsoft Learn: graph/deployments; REFERENCE.md "National clouds").
+GRAPH_RESOURCES = (
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.us",
+    "https://dod-graph.microsoft.us",
+    "https://microsoftgraph.chinacloudapi.cn",
+)
+EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us")
+# Login hosts of every cloud and their aliases, as the real instance discovery endpoint lists them.
+INSTANCE_METADATA = (
+    ("login.microsoftonline.com", "login.windows.net",
+     ("login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net")),
+    ("login.partner.microsoftonline.cn", "login.partner.microsoftonline.cn",
+     ("login.partner.microsoftonline.cn", "login.chinacloudapi.cn")),
+    ("login.microsoftonline.de", "login.microsoftonline.de", ("login.microsoftonline.de",)),
+    ("login.microsoftonline.us", "login.microsoftonline.us", ("login.microsoftonline.us", "login.usgovcloudapi.net")),
+    ("login-us.microsoftonline.com", "login-us.microsoftonline.com", ("login-us.microsoftonline.com",)),
+)
+LOGIN_HOSTS = frozenset(alias for _, _, aliases in INSTANCE_METADATA for alias in aliases)
+# First-party public clients that may start a device code flow in any tenant without an app registration there.
+FIRST_PARTY_PUBLIC_CLIENTS = {
+    "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph Command Line Tools",
+    "04b07795-8ddb-461a-bbee-02f9e1bf7b46": "Microsoft Azure CLI",
+}
+META_TENANTS = frozenset({"common", "organizations", "consumers"})
+OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# v2-oauth2-client-creds-grant-flow: "expires_in": 3599, "ext_expires_in": 3599.
+ACCESS_TOKEN_LIFETIME_S = 3599
+DEVICE_CODE_LIFETIME_S = 900  # v2-oauth2-device-code: "the user has 15 minutes to sign in"
+# Microsoft.IdentityModel's default ClockSkew (5 minutes): tolerated on assertion and access-token lifetimes.
+CLOCK_SKEW_S = 300
+VERIFICATION_URI = "https://microsoft.com/devicelogin"
+USER_CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
+CERTIFICATE_CREDENTIALS_DOC = "https://learn.microsoft.com/entra/identity-platform/certificate-credentials"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors
+
+
+class AadError(Exception):
+    """An error of the identity platform, rendered in Microsoft's token-endpoint error shape."""
+
+    def __init__(self, status: int, error: str, code: int, text: str):
+        super().__init__(f"AADSTS{code}: {text}")
+        self.status, self.error, self.code, self.text = status, error, code, text
+
+    def response(self, correlation_id: str | None = None) -> Response:
+        trace_id = str(uuid.uuid4())
+        correlation_id = correlation_id or str(uuid.uuid4())
+        timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        body = {
+            "error": self.error,
+            "error_description": (
+                f"AADSTS{self.code}: {self.text}\r\nTrace ID: {trace_id}\r\n"
+                f"Correlation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+            ),
+            "error_codes": [self.code],
+            "timestamp": timestamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+        }
+        return json_response(body, self.status)
+
+
+def invalid_client(code: int, text: str) -> AadError:
+    # invalid_client is answered with HTTP 401 by the real service (observed, REFERENCE.md).
+    return AadError(401, "invalid_client", code, text)
+
+
+def missing_parameter(name: str) -> AadError:
+    # reference-error-codes: AADSTS900144 "The request body must contain the following parameter: '{name}'."
+    return AadError(400, "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'.")
+
+
+def malformed_assertion() -> AadError:
+    # reference-error-codes: AADSTS50027 InvalidJwtToken ("token format isn't proper").
+    return AadError(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
+
+
+class GraphAuthError(Exception):
+    """A Graph request whose bearer token is missing or invalid (Graph answers 401 InvalidAuthenticationToken)."""
+
+
+def json_response(body, status=200, headers=None) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
+    response.headers["Cache-Control"] = "no-store, no-cache"
+    return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Base64url and JWT helpers (signatures checked with cryptography, no JWT library needed)
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    text = text.strip().rstrip("=")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def split_jwt(token: str):
+    """Return (header, payload, signing_input, signature) without verifying; ValueError when malformed."""
+    try:
+        header_part, payload_part, signature_part = token.split(".")
+        header = json.loads(b64url_decode(header_part))
+        payload = json.loads(b64url_decode(payload_part))
+        signature = b64url_decode(signature_part)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise ValueError("malformed JWT") from error
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        raise ValueError("malformed JWT")
+    return header, payload, f"{header_part}.{payload_part}".encode("ascii"), signature
+
+
+def verify_rsa_signature(public_key, algorithm: str, signing_input: bytes, signature: bytes) -> bool:
+    """RS256 = RSASSA-PKCS1-v1_5 + SHA-256; PS256 = RSASSA-PSS + SHA-256, salt = digest length (RFC 7518 3.5)."""
+    if algorithm == "RS256":
+        scheme = padding.PKCS1v15()
+    elif algorithm == "PS256":
+        scheme = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+    else:
+        return False
+    try:
+        public_key.verify(signature, signing_input, scheme, hashes.SHA256())
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def certificate_thumbprints(der: bytes) -> dict:
+    """x5t / x5t#S256 header values (RFC 7515 4.1.7-8) of a certificate, without base64 padding."""
+    return {
+        "x5t": b64url_encode(hashlib.sha1(der).digest()),
+        "x5t#S256": b64url_encode(hashlib.sha256(der).digest()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Persistent identity of the emulated tenant
+
+
+@dataclass
+class TenantProfile:
+    """Tenant id, domain, admin credentials and admin-API key: generated once per state dir, then reused."""
+
+    tenant_id: str
+    tenant_domain: str
+    display_name: str
+    admin_client_id: str
+    admin_client_secret: str
+    admin_username: str
+    admin_password: str
+    emulator_key: str
+
+    FILE_NAME = "tenant.json"
+
+    @classmethod
+    def load_or_create(cls, state_dir) -> "TenantProfile":
+        path = Path(state_dir) / cls.FILE_NAME
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        profile = cls.generate()
+        tls.write_private_file(path, json.dumps(asdict(profile), indent=2).encode("utf-8"))
+        return profile
+
+    @classmethod
+    def generate(cls) -> "TenantProfile":
+        name = "idsyncemu" + secrets.token_hex(3)
+        domain = f"{name}.onmicrosoft.com"
+        return cls(
+            tenant_id=str(uuid.uuid4()),
+            tenant_domain=domain,
+            display_name=f"{name} (idsync.entra emulator)",
+            admin_client_id=str(uuid.uuid4()),
+            admin_client_secret=_client_secret_value(),
+            admin_username=f"admin@{domain}",
+            admin_password=secrets.token_urlsafe(18),
+            emulator_key=secrets.token_urlsafe(32),
+        )
+
+    def admin(self) -> dict:
+        return {
+            "client_id": self.admin_client_id,
+            "client_secret": self.admin_client_secret,
+            "username": self.admin_username,
+            "password": self.admin_password,
+        }
+
+    def names_tenant(self, tenant: str) -> bool:
+        return tenant.lower() in (self.tenant_id.lower(), self.tenant_domain.lower())
+
+
+def _client_secret_value() -> str:
+    # Entra client secret values are 40 characters with a "~" after a 3-character hint; clients only pass them on.
+    return secrets.token_urlsafe(2)[:3] + "8Q~" + secrets.token_urlsafe(34)[:34]
+
+
+class SigningKey:
+    """The RSA key that signs every token, with a self-signed certificate so the JWKS carries x5c and x5t."""
+
+    KEY_FILE, CERT_FILE = "signing-key.pem", "signing-cert.pem"
+
+    def __init__(self, private_key, certificate: x509.Certificate):
+        self.private_key = private_key
+        self.certificate = certificate
+        self.der = certificate.public_bytes(serialization.Encoding.DER)
+        # Entra's JWKS uses the base64url SHA-1 certificate thumbprint as both kid and x5t.
+        self.kid = certificate_thumbprints(self.der)["x5t"]
+
+    @classmethod
+    def load_or_create(cls, state_dir) -> "SigningKey":
+        key_path, cert_path = Path(state_dir) / cls.KEY_FILE, Path(state_dir) / cls.CERT_FILE
+        if key_path.exists() and cert_path.exists():
+            return cls(tls.load_private_key(key_path), x509.load_pem_x509_certificate(cert_path.read_bytes()))
+        key = tls.new_rsa_key()
+        certificate = tls.self_signed_certificate(key, "idsync.entra emulator token signing", datetime.timedelta(days=3650))
+        tls.write_private_key(key_path, key)
+        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        return cls(key, certificate)
+
+    def sign(self, payload: dict) -> str:
+        header = {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}
+        signing_input = f"{_json_part(header)}.{_json_part(payload)}".encode("ascii")
+        signature = self.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input.decode('ascii')}.{b64url_encode(signature)}"
+
+    def verify(self, token: str) -> dict:
+        """Return the payload of a token this key signed; GraphAuthError otherwise."""
+        try:
+            header, payload, signing_input, signature = split_jwt(token)
+        except ValueError:
+            raise GraphAuthError("IDX14100: JWT is not well formed, there are no dots (.).") from None
+        if header.get("alg") != "RS256" or header.get("kid") != self.kid:
+            raise GraphAuthError("Access token validation failure.")
+        if not verify_rsa_signature(self.private_key.public_key(), "RS256", signing_input, signature):
+            raise GraphAuthError("Access token validation failure.")
+        return payload
+
+    def jwks(self, issuer: str) -> dict:
+        numbers = self.private_key.public_key().public_numbers()
+        return {"keys": [{
+            "kty": "RSA",
+            "use": "sig",
+            "kid": self.kid,
+            "x5t": self.kid,
+            "n": b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+            "e": b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+            "x5c": [base64.b64encode(self.der).decode("ascii")],
+            "issuer": issuer,
+        }]}
+
+
+def _json_part(value: dict) -> str:
+    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Device code flows
+
+
+@dataclass
+class DeviceFlow:
+    device_code: str
+    user_code: str
+    client_id: str
+    scopes: list
+    expires_at: float
+    user: dict | None = None  # who signed in: id, userPrincipalName, displayName
+
+
+class DeviceFlows:
+    """Pending device authorizations, keyed by device code; approved by the admin API (or at once)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._by_device_code = {}
+
+    def start(self, client_id: str, scopes: list, lifetime_s: float) -> DeviceFlow:
+        flow = DeviceFlow(
+            device_code=secrets.token_urlsafe(48),
+            user_code="".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(9)),
+            client_id=client_id,
+            scopes=scopes,
+            expires_at=time.time() + lifetime_s,
+        )
+        with self._lock:
+            self._by_device_code[flow.device_code] = flow
+        return flow
+
+    def approve(self, user_code: str, user: dict) -> bool:
+        with self._lock:
+            for flow in self._by_device_code.values():
+                if flow.user_code == user_code.strip().upper() and flow.expires_at > time.time():
+                    flow.user = _user_snapshot(user)
+                    return True
+        return False
+
+    def get(self, device_code: str) -> DeviceFlow | None:
+        with self._lock:
+            return self._by_device_code.get(device_code)
+
+    def redeem(self, device_code: str) -> None:
+        with self._lock:
+            self._by_device_code.pop(device_code, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._by_device_code.clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The identity platform
+
+
+class IdentityPlatform:
+    """Endpoints of login.microsoftonline.com (v2.0) for one emulated tenant."""
+
+    def __init__(self, profile: TenantProfile, signing_key: SigningKey, directory_getter, *, emulator_hosts,
+                 settings_getter, on_token_request=None, auto_approve=False, device_code_interval_s=1):
+        self.profile = profile
+        self.signing_key = signing_key
+        self._directory = directory_getter
+        self._settings = settings_getter
+        self._emulator_hosts = frozenset(host.lower() for host in emulator_hosts)
+        self._on_token_request = on_token_request or (lambda: None)
+        self.auto_approve = auto_approve
+        # Entra returns "interval": 5. The emulator answers 1 by default because MSAL sleeps `interval` seconds
+        # between polls, and tests should not wait 5 s per poll; `--device-code-interval 5` restores the real value.
+        self.device_code_interval_s = device_code_interval_s
+        self.device_flows = DeviceFlows()
+        self._refresh_tokens = {}
+        self._refresh_lock = threading.Lock()
+
+    def reset(self) -> None:
+        self.device_flows.clear()
+        with self._refresh_lock:
+            self._refresh_tokens.clear()
+
+    # -- discovery ------------------------------------------------------------------------------------------------
+
+    def openid_configuration(self, request, tenant: str) -> Response:
+        """GET /{tenant}/v2.0/.well-known/openid-configuration (OpenID Connect discovery, v2.0)."""
+        tenant_segment = self._tenant_segment(tenant)
+        base = f"{request.host_url.rstrip('/')}/{tenant_segment}"
+        issuer_tenant = "{tenantid}" if tenant_segment in META_TENANTS else self.profile.tenant_id
+        login_host = request.host
+        body = {
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{request.host_url.rstrip('/')}/{issuer_tenant}/v2.0",
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": f"https://{_graph_host_for(login_host)}/oidc/userinfo",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+            "claims_supported": [
+                "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
+                "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name",
+                "tid", "ver", "at_hash", "c_hash", "email",
+            ],
+            "kerberos_endpoint": f"{base}/kerberos",
+            "tenant_region_scope": None if tenant_segment in META_TENANTS else "NA",
+            "cloud_instance_name": _cloud_instance_name(login_host),
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": _graph_host_for(login_host),
+            "rbac_url": "https://pas.windows.net",
+        }
+        return json_response(body)
+
+    def instance_discovery(self, request) -> Response:
+        """GET /common/discovery/instance: what MSAL calls to validate an authority it does not know."""
+        authorization_endpoint = request.args.get("authorization_endpoint")
+        if not authorization_endpoint:
+            # reference-error-codes: AADSTS50050 MalformedDiscoveryRequest.
+            raise AadError(400, "invalid_request", 50050, "The request is malformed.")
+        parts = urlsplit(authorization_endpoint)
+        instance = self._own_instance_with_port((parts.netloc or "").lower(), request)
+        tenant = parts.path.strip("/").split("/")[0] if parts.path.strip("/") else "common"
+        if parts.scheme != "https" or not self._is_known_instance(instance, request):
+            # reference-error-codes: AADSTS50049 NoSuchInstanceForDiscovery.
+            raise AadError(400, "invalid_instance", 50049, "Unknown or invalid instance.")
+        return json_response({
+            "tenant_discovery_endpoint": f"https://{instance}/{tenant}/v2.0/.well-known/openid-configuration",
+            "api-version": request.args.get("api-version", "1.1"),
+            "metadata": self._instance_metadata(request),
+        })
+
+    def keys(self, request, tenant: str) -> Response:
+        """GET /{tenant}/discovery/v2.0/keys: the public key that verifies the emulator's tokens."""
+        self._tenant_segment(tenant)
+        return json_response(self.signing_key.jwks(f"{request.host_url.rstrip('/')}/{self.profile.tenant_id}/v2.0"))
+
+    # -- device authorization ---------------------------------------------------------------------------------------
+
+    def device_code(self, request, tenant: str) -> Response:
+        """POST /{tenant}/oauth2/v2.0/devicecode (Microsoft Learn: v2-oauth2-device-code)."""
+        _require_post(request)
+        self._tenant_segment(tenant)
+        form = request.form
+        client_id = _required(form, "client_id")
+        scopes = _required(form, "scope").split()
+        self._check_device_code_client(client_id, tenant)
+        self._delegated_resource(scopes)  # fail early on an unknown resource or a scope naming two resources
+        flow = self.device_flows.start(client_id, scopes, self._settings().device_code_ttl_s)
+        if self.auto_approve:
+            self._approve_as_admin(flow)
+        return json_response({
+            "user_code": flow.user_code,
+            "device_code": flow.device_code,
+            "verification_uri": VERIFICATION_URI,
+            "expires_in": int(round(flow.expires_at - time.time())),
+            "interval": self.device_code_interval_s,
+            "message": (
+                f"To sign in, use a web browser to open the page {VERIFICATION_URI} and enter the code "
+                f"{flow.user_code} to authenticate."
+            ),
+        })
+
+    def approve_device_code(self, user_code: str, username: str, password: str) -> str:
+        """Sign the user in for a pending device flow (the admin API stands in for the browser page)."""
+        directory = self._directory()
+        with directory.lock:
+            user = directory.authenticate_user(username, password)
+        if user is None:
+            raise ValueError("invalid username or password")
+        if not self.device_flows.approve(user_code, user):
+            raise LookupError(f"no pending device code flow with user code '{user_code}'")
+        return user["id"]
+
+    def _approve_as_admin(self, flow: DeviceFlow) -> None:
+        directory = self._directory()
+        with directory.lock:
+            user = directory.authenticate_user(self.profile.admin_username, self.profile.admin_password)
+        if user is not None:
+            self.device_flows.approve(flow.user_code, user)
+
+    # -- token endpoint ---------------------------------------------------------------------------------------------
+
+    def token(self, request, tenant: str) -> Response:
+        """POST /{tenant}/oauth2/v2.0/token."""
+        _require_post(request)
+        self._on_token_request()
+        tenant_segment = self._tenant_segment(tenant)
+        grant_type = _required(request.form, "grant_type")
+        if grant_type == "client_credentials":
+            return self._client_credentials(request, tenant_segment)
+        if grant_type == DEVICE_CODE_GRANT:
+            return self._device_code_grant(request)
+        if grant_type == "refresh_token":
+            return self._refresh_token_grant(request)
+        # reference-error-codes: AADSTS70003 UnsupportedGrantType.
+        raise AadError(400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant_type}'.")
+
+    def _client_credentials(self, request, tenant_segment: str) -> Response:
+        """v2-oauth2-client-creds-grant-flow: a secret or a certificate assertion, scope `{resource}/.default`."""
+        if tenant_segment in META_TENANTS:
+            # Client credentials need a tenant: /common and /organizations cannot tell which directory to use.
+            raise AadError(400, "invalid_request", 50059, (
+                "No tenant-identifying information found in either the request or implied by any provided credentials."
+            ))
+        client_id, appidacr = self._authenticate_client(request, tenant_segment)
+        resource = self._client_credentials_resource(request.form)
+        directory = self._directory()
+        with directory.lock:
+            application = directory.application_by_app_id(client_id)
+            service_principal_id = directory.service_principal_id(client_id)
+            roles = directory.app_roles_granted(client_id, _resource_app_id(resource))
+        if service_principal_id is None:
+            raise invalid_client(7000229, (
+                f"The client application {client_id} is missing service principal in the tenant "
+                f"{self.profile.tenant_id}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119"
+            ))
+        claims = self._app_claims(resource, client_id, appidacr, service_principal_id, roles, application)
+        return json_response({
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_LIFETIME_S,
+            "ext_expires_in": ACCESS_TOKEN_LIFETIME_S,
+            "access_token": self.signing_key.sign(claims),
+        })
+
+    def _authenticate_client(self, request, tenant_segment: str):
+        """Return (client_id, appidacr) of a confidential client, or raise the error Entra gives."""
+        form = request.form
+        basic = request.authorization if request.authorization and request.authorization.type == "basic" else None
+        client_id = form.get("client_id") or (basic.username if basic else None)
+        if not client_id:
+            raise missing_parameter("client_id")
+        directory = self._directory()
+        with directory.lock:
+            application = directory.application_by_app_id(client_id)
+        if application is None:
+            raise _application_not_found(client_id, tenant_segment)
+        if form.get("client_assertion"):
+            self._verify_client_assertion(request, client_id, application)
+            return client_id, "2"  # appidacr 2: certificate (or assertion) credential
+        secret = form.get("client_secret") or (basic.password if basic else None)
+        if secret:
+            with directory.lock:
+                valid = directory.check_client_secret(client_id, secret)
+            if not valid:
+                raise invalid_client(7000215, (
+                    "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+                    f"secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                ))
+            return client_id, "1"  # appidacr 1: client secret
+        # reference-error-codes: AADSTS7000218.
+        raise invalid_client(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+
+    def _client_credentials_resource(self, form) -> str:
+        scope = _required(form, "scope").strip()
+        if len(scope.split()) != 1:
+            # reference-error-codes: AADSTS70011 InvalidScope (sample error in the same page).
+            raise AadError(400, "invalid_scope", 70011, (
+                f"The provided value for the input parameter 'scope' isn't valid. The scope {scope} isn't valid."
+            ))
+        if not scope.endswith("/.default"):
+            # AADSTS1002012 as the real service words it (MicrosoftDocs/azure-docs#99862,
+            # microsoftgraph/microsoft-graph-docs#14323).
+            raise AadError(400, "invalid_scope", 1002012, (
+                f"The provided value for scope {scope} is not valid. Client credential flows must have a scope "
+                "value with /.default suffixed to the resource identifier (application ID URI)."
+            ))
+        return self._known_resource(scope[: -len("/.default")])
+
+    def _known_resource(self, resource: str) -> str:
+        candidate = resource.rstrip("/")
+        known = GRAPH_RESOURCES + EXCHANGE_RESOURCES + (GRAPH_APP_ID,) + tuple(self._emulator_resources())
+        for name in known:
+            if candidate.lower() == name.lower():
+                return name
+        # reference-error-codes: AADSTS500011 InvalidResourceServicePrincipalNotFound.
+        raise AadError(400, "invalid_resource", 500011, (
+            f"The resource principal named {resource} was not found in the tenant named {self.profile.display_name}. "
+            "This can happen if the application has not been installed by the administrator of the tenant or "
+            "consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+        ))
+
+    # -- client assertion (Microsoft Learn: certificate-credentials) -----------------------------------------------------
+
+    def _verify_client_assertion(self, request, client_id: str, application: dict) -> None:
+        form = request.form
+        assertion_type = form.get("client_assertion_type")
+        if not assertion_type:
+            raise missing_parameter("client_assertion_type")
+        if assertion_type != CLIENT_ASSERTION_TYPE:
+            # reference-error-codes: AADSTS90100 InvalidRequestParameter.
+            raise AadError(400, "invalid_request", 90100, "client_assertion_type parameter is empty or not valid.")
+        try:
+            header, claims, signing_input, signature = split_jwt(form["client_assertion"])
+        except ValueError:
+            raise malformed_assertion() from None
+        public_key = self._assertion_key(header, client_id, application)
+        if not verify_rsa_signature(public_key, header.get("alg"), signing_input, signature):
+            # certificate-credentials / reference-error-codes: AADSTS700027 "Client assertion failed signature
+            # validation" (Learn's Java troubleshooting page: "Client assertion contains an invalid signature").
+            raise invalid_client(700027, (
+                "Client assertion failed signature validation. [Reason - The provided signature value did not match "
+                f"the expected signature value., Thumbprint of key used by client: '{_thumbprint_hint(header)}']"
+            ))
+        self._check_assertion_claims(claims, client_id, request)
+
+    def _assertion_key(self, header: dict, client_id: str, application: dict):
+        """The public key of the registered certificate the assertion header names (x5t#S256 or x5t)."""
+        if header.get("alg") not in ("RS256", "PS256"):
+            raise malformed_assertion()
+        header_name = "x5t#S256" if header.get("x5t#S256") else "x5t"
+        wanted = str(header.get(header_name) or "").rstrip("=")
+        for credential in application.get("keyCredentials") or []:
+            der = _credential_der(credential)
+            if der and wanted and certificate_thumbprints(der)[header_name] == wanted:
+                _check_key_credential_dates(credential, client_id)
+                return x509.load_der_x509_certificate(der).public_key()
+        raise invalid_client(700027, (
+            "The certificate with identifier used to sign the client assertion is not registered on application. "
+            f"[Reason - The key was not found., Thumbprint of key used by client: '{_thumbprint_hint(header)}', "
+            "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
+            f"app Id '{client_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments "
+            "if you're not using the global cloud.]"
+        ))
+
+    def _check_assertion_claims(self, claims: dict, client_id: str, request) -> None:
+        if claims.get("iss") != claims.get("sub"):
+            # reference-error-codes: AADSTS50048 SubjectMismatchesIssuer.
+            raise invalid_client(50048, "Subject mismatches Issuer claim in the client assertion.")
+        if claims.get("iss") != client_id:
+            # Learn, Azure SDK for Java "Troubleshoot ClientAssertionCredential": AADSTS700021.
+            raise invalid_client(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
+        if not self._is_token_endpoint_audience(claims.get("aud"), request):
+            # Learn, Azure SDK for Java "Troubleshoot ClientAssertionCredential": AADSTS700023.
+            raise invalid_client(700023, "Client assertion audience claim does not match Realm issuer.")
+        self._check_assertion_lifetime(claims)
+
+    def _check_assertion_lifetime(self, claims: dict) -> None:
+        try:
+            expires = float(claims["exp"])
+            not_before = float(claims.get("nbf", 0))  # MSAL sends no nbf; it is optional
+        except (KeyError, TypeError, ValueError):
+            raise malformed_assertion() from None
+        now = time.time()
+        if expires + CLOCK_SKEW_S < now or not_before - CLOCK_SKEW_S > now:
+            # Seen from the real service (Azure/login#180, AzureAD MSAL issues): AADSTS700024, invalid_client.
+            raise invalid_client(700024, (
+                f"Client assertion is not within its valid time range. Current time: {_iso(now)}, assertion valid "
+                f"from {_iso(not_before)}, expiry time of assertion {_iso(expires)}. Review the documentation at "
+                f"{CERTIFICATE_CREDENTIALS_DOC} ."
+            ))
+
+    def _is_token_endpoint_audience(self, audience, request) -> bool:
+        """aud must be this token endpoint: any login host (or the emulator's own), tenant id or domain."""
+        if not isinstance(audience, str):
+            return False
+        parts = urlsplit(audience)
+        host_ok = parts.scheme == "https" and self._is_known_instance(parts.netloc.lower(), request)
+        segments = parts.path.strip("/").split("/")
+        path_ok = len(segments) >= 2 and segments[1:] in (["oauth2", "v2.0", "token"], ["oauth2", "token"])
+        return host_ok and path_ok and self.profile.names_tenant(segments[0])
+
+    # -- device code and refresh token grants ----------------------------------------------------------------------
+
+    def _device_code_grant(self, request) -> Response:
+        form = request.form
+        client_id = _required(form, "client_id")
+        flow = self.device_flows.get(_required(form, "device_code"))
+        if flow is None or flow.client_id != client_id:
+            # v2-oauth2-device-code "Expected errors": bad_verification_code (reference-error-codes AADSTS70018).
+            raise AadError(400, "bad_verification_code", 70018, "Invalid verification code.")
+        if flow.expires_at <= time.time():
+            self.device_flows.redeem(flow.device_code)
+            # v2-oauth2-device-code: expired_token; reference-error-codes AADSTS70019 CodeExpired.
+            raise AadError(400, "expired_token", 70019, "Verification code expired.")
+        if flow.user is None:
+            # v2-oauth2-device-code: authorization_pending; reference-error-codes AADSTS70016.
+            raise AadError(400, "authorization_pending", 70016, (
+                "OAuth 2.0 device flow error. Authorization is pending. Continue polling."
+            ))
+        self._check_public_client(client_id)
+        self.device_flows.redeem(flow.device_code)
+        return self._delegated_token_response(request, client_id, flow.user, flow.scopes)
+
+    def _refresh_token_grant(self, request) -> Response:
+        form = request.form
+        client_id = _required(form, "client_id")
+        with self._refresh_lock:
+            grant = self._refresh_tokens.get(_required(form, "refresh_token"))
+        if grant is None or grant["client_id"] != client_id:
+            # reference-error-codes: AADSTS9002313 InvalidRequest - Request is malformed or invalid.
+            raise AadError(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.")
+        scopes = form.get("scope", "").split() or grant["scopes"]
+        return self._delegated_token_response(request, client_id, grant["user"], scopes)
+
+    def _delegated_token_response(self, request, client_id: str, user: dict, scopes: list) -> Response:
+        resource, resource_scopes = self._delegated_resource(scopes)
+        directory = self._directory()
+        with directory.lock:
+            # wids are evaluated at issue time, as Entra does.
+            role_template_ids = directory.user_directory_role_template_ids(user["id"])
+        scp = _delegated_scp(resource_scopes, scopes)
+        claims = self._user_claims(resource, client_id, user, scp, role_template_ids)
+        body = {
+            "token_type": "Bearer",
+            "scope": " ".join(_scope_names_for_response(resource, scp, scopes)),
+            "expires_in": ACCESS_TOKEN_LIFETIME_S,
+            "ext_expires_in": ACCESS_TOKEN_LIFETIME_S,
+            "access_token": self.signing_key.sign(claims),
+        }
+        self._add_user_artifacts(body, request, client_id, user, scopes)
+        return json_response(body)
+
+    def _add_user_artifacts(self, body: dict, request, client_id: str, user: dict, scopes: list) -> None:
+        """id_token (openid), refresh_token (offline_access) and client_info (client_info=1), as Entra returns."""
+        if "openid" in scopes:
+            body["id_token"] = self.signing_key.sign(self._id_token_claims(request, client_id, user))
+        if "offline_access" in scopes:
+            refresh_token = secrets.token_urlsafe(64)
+            with self._refresh_lock:
+                self._refresh_tokens[refresh_token] = {"client_id": client_id, "user": user, "scopes": scopes}
+            body["refresh_token"] = refresh_token
+        if request.form.get("client_info") == "1":
+            info = {"uid": user["id"], "utid": self.profile.tenant_id}
+            body["client_info"] = b64url_encode(json.dumps(info).encode("utf-8"))
+
+    def _delegated_resource(self, scopes: list):
+        resource, names = _split_delegated_scopes(scopes)
+        return self._known_resource(resource), names
+
+    # -- claims ----------------------------------------------------------------------------------------------------------
+
+    def _common_claims(self, audience: str, client_id: str) -> dict:
+        now = int(time.time())
+        return {
+            "aud": audience,
+            "iss": f"https://sts.windows.net/{self.profile.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_TOKEN_LIFETIME_S,
+            "appid": client_id,
+            "azp": client_id,
+            "tid": self.profile.tenant_id,
+            "uti": b64url_encode(secrets.token_bytes(16)),
+            "ver": "1.0",
+        }
+
+    def _app_claims(self, resource, client_id, appidacr, service_principal_id, roles, application) -> dict:
+        claims = self._common_claims(resource, client_id)
+        claims.update({
+            "app_displayname": application.get("displayName"),
+            "appidacr": appidacr,
+            "idp": claims["iss"],
+            "idtyp": "app",
+            "oid": service_principal_id,
+            "sub": service_principal_id,
+        })
+        if roles:  # Entra omits the roles claim when nothing was granted
+            claims["roles"] = sorted(roles)
+        return claims
+
+    def _user_claims(self, resource, client_id, user, scp, role_template_ids) -> dict:
+        claims = self._common_claims(resource, client_id)
+        upn = user.get("userPrincipalName")
+        claims.update({
+            "acr": "1",
+            "amr": ["pwd"],
+            "app_displayname": FIRST_PARTY_PUBLIC_CLIENTS.get(client_id),
+            "appidacr": "0",  # public client
+            "idtyp": "user",
+            "name": user.get("displayName"),
+            "oid": user["id"],
+            "scp": scp,
+            # v1 access tokens carry a pairwise subject per app; derive it from user and app.
+            "sub": b64url_encode(hashlib.sha256(f"{user['id']}|{client_id}".encode()).digest()),
+            "unique_name": upn,
+            "upn": upn,
+            "wids": list(role_template_ids),
+        })
+        return {key: value for key, value in claims.items() if value is not None}
+
+    def _id_token_claims(self, request, client_id: str, user: dict) -> dict:
+        now = int(time.time())
+        return {
+            "aud": client_id,
+            "iss": f"{request.host_url.rstrip('/')}/{self.profile.tenant_id}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ACCESS_TOKEN_LIFETIME_S,
+            "name": user.get("displayName"),
+            "oid": user["id"],
+            "preferred_username": user.get("userPrincipalName"),
+            "sub": b64url_encode(hashlib.sha256(f"{user['id']}|{client_id}|id".encode()).digest()),
+            "tid": self.profile.tenant_id,
+            "ver": "2.0",
+        }
+
+    # -- Graph bearer tokens ----------------------------------------------------------------------------------------------
+
+    def verify_graph_token(self, authorization: str | None, request) -> dict:
+        """Claims of a valid Graph access token from `Authorization: Bearer ...`; GraphAuthError otherwise."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise GraphAuthError("Access token is empty.")
+        claims = self.signing_key.verify(token.strip())
+        now = time.time()
+        if float(claims.get("exp", 0)) + CLOCK_SKEW_S < now or float(claims.get("nbf", 0)) - CLOCK_SKEW_S > now:
+            raise GraphAuthError("Lifetime validation failed, the token is expired.")
+        if claims.get("aud") not in self._graph_audiences(request):
+            raise GraphAuthError("Access token validation failure. Invalid audience.")
+        if claims.get("tid") != self.profile.tenant_id:
+            raise GraphAuthError("Access token validation failure. Invalid issuer.")
+        return _with_seam_defaults(claims)
+
+    def _graph_audiences(self, request) -> set:
+        return set(GRAPH_RESOURCES) | {GRAPH_APP_ID} | set(self._own_resources(request))
+
+    # -- helpers ---------------------------------------------------------------------------------------------------------
+
+    def _tenant_segment(self, tenant: str) -> str:
+        """Validate the {tenant} path segment: the tenant id, its domain, or common/organizations/consumers."""
+        if tenant.lower() in META_TENANTS:
+            return tenant.lower()
+        if self.profile.names_tenant(tenant):
+            return self.profile.tenant_id
+        # reference-error-codes: AADSTS90002 InvalidTenantName.
+        raise AadError(400, "invalid_tenant", 90002, (
+            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the "
+            "correct cloud. Check with your subscription administrator, this may happen if there are no active "
+            "subscriptions for the tenant."
+        ))
+
+    def _check_device_code_client(self, client_id: str, tenant: str) -> None:
+        """A first-party public client (Graph Command Line Tools, Azure CLI) or an app registered in the tenant."""
+        if client_id in FIRST_PARTY_PUBLIC_CLIENTS:
+            return
+        directory = self._directory()
+        with directory.lock:
+            application = directory.application_by_app_id(client_id)
+        if application is None:
+            raise _application_not_found(client_id, tenant)
+
+    def _check_public_client(self, client_id: str) -> None:
+        """An app registration redeems a device code only when it allows public client flows."""
+        if client_id in FIRST_PARTY_PUBLIC_CLIENTS:
+            return
+        directory = self._directory()
+        with directory.lock:
+            application = directory.application_by_app_id(client_id) or {}
+        # Learn "Public client and confidential client applications": without isFallbackPublicClient
+        # (Authentication > "Allow public client flows") Entra demands a client credential (AADSTS7000218).
+        if not application.get("isFallbackPublicClient"):
+            raise invalid_client(7000218, (
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."
+            ))
+
+    def _instance_metadata(self, request) -> list:
+        metadata = [
+            {"preferred_network": network, "preferred_cache": cache, "aliases": list(aliases)}
+            for network, cache, aliases in INSTANCE_METADATA
+        ]
+        own = sorted(self._emulator_hosts | {request.host.lower()})
+        own = [host for host in own if host not in LOGIN_HOSTS]
+        if own:
+            metadata.append({"preferred_network": own[0], "preferred_cache": own[0], "aliases": own})
+        return metadata
+
+    def _own_instance_with_port(self, instance: str, request) -> str:
+        """MSAL drops the port when it asks about an authority ("https://127.0.0.1/{tenant}/..."). The emulator is
+        the one instance it knows besides Microsoft's login hosts, so it answers with its real host:port."""
+        if ":" in instance.rsplit("]", 1)[-1]:
+            return instance
+        for host in sorted(self._emulator_hosts):
+            if host.rsplit(":", 1)[0] == instance and host != instance:
+                return host
+        return instance
+
+    def _is_known_instance(self, host: str, request) -> bool:
+        return host in LOGIN_HOSTS or host in self._emulator_hosts or host == request.host.lower()
+
+    def _emulator_resources(self):
+        return [f"https://{host}" for host in self._emulator_hosts]
+
+    def _own_resources(self, request):
+        return self._emulator_resources() + [request.host_url.rstrip("/")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Module helpers
+
+
+def _require_post(request) -> None:
+    if request.method != "POST":
+        # reference-error-codes: AADSTS900561 BadResourceRequestInvalidRequest.
+        raise AadError(400, "invalid_request", 900561, (
+            f"The endpoint only accepts POST, OPTIONS requests. Received a {request.method} request."
+        ))
+
+
+def _required(form, name: str) -> str:
+    value = form.get(name)
+    if not value:
+        raise missing_parameter(name)
+    return value
+
+
+def _application_not_found(client_id: str, tenant: str) -> AadError:
+    # reference-error-codes: AADSTS700016 UnauthorizedClient_DoesNotMatchRequest.
+    return AadError(400, "unauthorized_client", 700016, (
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the "
+        "application has not been installed by the administrator of the tenant or consented to by any user in the "
+        "tenant. You may have sent your authentication request to the wrong tenant."
+    ))
+
+
+def _resource_app_id(resource: str) -> str:
+    return EXCHANGE_APP_ID if resource in EXCHANGE_RESOURCES else GRAPH_APP_ID
+
+
+def _split_delegated_scopes(scopes: list):
+    """(resource, [permission names]) of a delegated request; a bare name ("User.Read") means Microsoft Graph
+    (Learn: scopes-oidc "if the resource identifier is omitted ... Microsoft Graph is assumed")."""
+    resources, names = set(), []
+    for scope in scopes:
+        if scope in OIDC_SCOPES:
+            continue
+        resource, name = _resource_and_permission(scope)
+        resources.add(resource)
+        names.append(name)
+    if len(resources) > 1:
+        # reference-error-codes: AADSTS700022 InvalidMultipleResourcesScope.
+        raise AadError(400, "invalid_scope", 700022, (
+            "The provided value for the input parameter scope isn't valid because it contains more than one resource."
+        ))
+    return (resources.pop() if resources else "https://graph.microsoft.com"), names
+
+
+def _resource_and_permission(scope: str):
+    if "://" in scope or scope.startswith(GRAPH_APP_ID + "/"):
+        resource, _, name = scope.rpartition("/")
+        return resource.rstrip("/"), name
+    return "https://graph.microsoft.com", scope
+
+
+def _delegated_scp(resource_scopes: list, requested: list) -> str:
+    """scp: the requested permission names. `.default` stands for what is consented for the client; the emulator
+    does not model delegated consent, so it grants the permissions every user consents to at first sign-in."""
+    names = [name for name in resource_scopes if name != ".default"]
+    if ".default" in resource_scopes:
+        names += ["User.Read"]
+    names += [scope for scope in requested if scope in ("openid", "profile", "email")]
+    return " ".join(dict.fromkeys(names))
+
+
+def _scope_names_for_response(resource: str, scp: str, requested: list) -> list:
+    names = [name if name in OIDC_SCOPES else f"{resource}/{name}" for name in scp.split()]
+    return names + [scope for scope in requested if scope == "offline_access"]
+
+
+def _user_snapshot(user: dict) -> dict:
+    return {key: user.get(key) for key in ("id", "userPrincipalName", "displayName")}
+
+
+def _with_seam_defaults(claims: dict) -> dict:
+    """Entra omits empty roles/scp/wids claims; give GraphService the keys it expects either way."""
+    claims = dict(claims)
+    if claims.get("idtyp") == "user":
+        claims.setdefault("scp", "")
+        claims.setdefault("wids", [])
+    else:
+        claims.setdefault("roles", [])
+    return claims
+
+
+def _credential_der(credential: dict) -> bytes | None:
+    key = credential.get("key")
+    if not key or (credential.get("type") not in (None, "AsymmetricX509Cert")):
+        return None
+    if credential.get("usage") not in (None, "Verify"):
+        return None
+    try:
+        return base64.b64decode(key)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _check_key_credential_dates(credential: dict, client_id: str) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = _parse_datetime(credential.get("startDateTime")), _parse_datetime(credential.get("endDateTime"))
+    if (start and start > now) or (end and end < now):
+        raise invalid_client(700027, (
+            "Client assertion failed signature validation. [Reason - The key used is expired., Please visit the "
+            f"Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]"
+        ))
+
+
+def _parse_datetime(value):
+    if not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def _thumbprint_hint(header: dict) -> str:
+    for name in ("x5t", "x5t#S256"):
+        if header.get(name):
+            try:
+                return b64url_decode(str(header[name])).hex().upper()
+            except (binascii.Error, ValueError):
+                return str(header[name])
+    return ""
+
+
+def _iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _cloud_instance_name(login_host: str) -> str:
+    host = login_host.split(":")[0].lower()
+    if host.endswith(".us") or host == "login.usgovcloudapi.net":
+        return "microsoftonline.us"
+    if host.endswith(".cn"):
+        return "partner.microsoftonline.cn"
+    return "microsoftonline.com"
+
+
+def _graph_host_for(login_host: str) -> str:
+    """msgraph_host of the cloud a login host belongs to; the emulator's own host serves Graph itself."""
+    host = login_host.split(":")[0].lower()
+    if host not in LOGIN_HOSTS:
+        return login_host
+    return {
+        "microsoftonline.us": "graph.microsoft.us",
+        "partner.microsoftonline.cn": "microsoftgraph.chinacloudapi.cn",
+    }.get(_cloud_instance_name(host), "graph.microsoft.com")
+
+
+def constant_time_equals(left: str | None, right: str) -> bool:
+    return left is not None and hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))
