@@ -28,7 +28,7 @@ options:
         O(certificate_path), O(client_secret) and O(access_token) must not be given.
       - The signed-in account needs the Entra roles Application Administrator (create, update and delete
         applications, grant admin consent for application permissions) and Privileged Role Administrator (for
-        O(directory_roles), and to consent to Microsoft Graph app roles).
+        directory role assignments, and to consent to Microsoft Graph app roles).
       - The delegated permissions requested are Application.ReadWrite.All, AppRoleAssignment.ReadWrite.All,
         RoleManagement.ReadWrite.Directory and Directory.Read.All on the cloud's Microsoft Graph.
     type: str

@@ -10,6 +10,17 @@ class ModuleDocFragment(object):
     # The options of module_utils/module.py auth_argument_spec(), documented once.
     DOCUMENTATION = r"""
 options:
+  connection:
+    description:
+      - Name of a connection saved with M(idsync.entra.connection) in O(store). Its tenant, application,
+        certificate, cloud and endpoint settings fill every auth option the task leaves unset.
+      - Options set on the task (or through C(module_defaults) or environment variables) win over the connection's.
+    type: str
+  store:
+    description:
+      - Path of the idsync store (SQLite) that holds O(connection).
+    type: path
+    default: ~/.idsync/store.db
   tenant_id:
     description:
       - The Microsoft Entra tenant to sign in to, as its Directory (tenant) ID GUID or one of its verified

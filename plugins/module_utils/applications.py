@@ -39,7 +39,6 @@ import traceback
 CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
     HAS_CRYPTOGRAPHY = True
 except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
     HAS_CRYPTOGRAPHY = False
@@ -544,7 +543,8 @@ class AppRegistration(object):
         if is_guid(text):
             found = self._get_or_none("/directoryObjects/{0}".format(text.lower()))
         else:
-            found = self._get_or_none("/users/{0}".format(_quote_path(text)), params={"$select": OWNER_SELECT})
+            found = self._get_or_none("/users/{0}".format(_quote_path(text)),
+                                      params={"$select": "id,userPrincipalName,displayName"})
         if found is None:
             raise ConfigError("Owner '{0}' was not found in the tenant: owners takes user principal names or object "
                               "ids.".format(text), option="owners")
@@ -702,7 +702,7 @@ class AppRegistration(object):
         plan = self._plan(raw_before, display_name, params.get("sign_in_audience"), certificates, mode,
                           wanted_permissions, admin_consent, wanted_roles, wanted_owners)
         after = plan["after"]
-        changed = before != after
+        changed = before != after or self._has_writes(plan)
 
         if not changed:
             return False, self.result_from(raw_before, before), {"before": before, "after": after}
@@ -714,6 +714,13 @@ class AppRegistration(object):
         raw_after = self._apply(raw_before, plan, params)
         final = self.summarize(raw_after)
         return True, self.result_from(raw_after, final), {"before": before, "after": final}
+
+    @staticmethod
+    def _has_writes(plan):
+        return bool(plan["create_app"] or plan["create_sp"] or plan["patch"] or plan["keep_keys"] is not None
+                    or plan.get("required_resource_access") is not None
+                    or any(plan[k] for k in ("grant", "revoke", "assign_roles", "unassign_roles", "add_owners",
+                                             "remove_owners")))
 
     def _plan(self, raw, display_name, sign_in_audience, certificates, mode, wanted_permissions, admin_consent,
               wanted_roles, wanted_owners):
@@ -845,6 +852,7 @@ class AppRegistration(object):
         # Owners.
         if wanted_owners is not None:
             plan["managed"].add("owners")
+            plan["wanted_owners"] = wanted_owners
             current = dict((o["id"].lower(), o) for o in (raw["owners"] if raw else []))
             plan["add_owners"] = [wanted_owners[k] for k in sorted(set(wanted_owners) - set(current))]
             plan["remove_owners"] = [current[k] for k in sorted(set(current) - set(wanted_owners))]
@@ -889,11 +897,8 @@ class AppRegistration(object):
                 body["requiredResourceAccess"] = plan["required_resource_access"]
             app = self.graph.post("/applications", json=body)
             object_id = app["id"]
-            # Later steps read it back by id: wait until that read is consistent.
-            self._wait("application {0} to be readable".format(app.get("appId")),
-                       lambda: self._get_or_none("/applications/{0}".format(object_id), params={"$select": APP_SELECT}),
-                       lambda found: found is not None)
             if plan["new_keys"]:
+                # Retried while the new application is not readable yet (404 right after the create).
                 self._patch_keys(object_id, [], plan["new_keys"])
         else:
             app = raw["app"]
@@ -920,12 +925,8 @@ class AppRegistration(object):
                        lambda: self.service_principal(app_id), lambda found: found is not None)
         sp_id = sp["id"]
 
-        directory_base = "{0}/directoryObjects/".format(self.graph_url)
-        for owner in plan["add_owners"]:
-            self._retry_fresh("add owner {0}".format(self.owner_label(owner)), lambda owner=owner: self.graph.post(
-                "/applications/{0}/owners/$ref".format(object_id), json={"@odata.id": directory_base + owner["id"]}))
-        for owner in plan["remove_owners"]:
-            self._delete_tolerant("/applications/{0}/owners/{1}/$ref".format(object_id, owner["id"]))
+        if plan.get("wanted_owners") is not None:
+            self._converge_owners(object_id, plan)
 
         for resource_id, role_id in plan["grant"]:
             body = {"principalId": sp_id, "resourceId": resource_id, "appRoleId": role_id}
@@ -972,6 +973,23 @@ class AppRegistration(object):
                                                                    "$select": "id,appId,displayName"}),
                        lambda found: [f["id"] for f in found if f.get("displayName") == name] == [object_id])
         return final
+
+    def _converge_owners(self, object_id, plan):
+        """Owners are read again here: Entra can make the identity that created the application an owner."""
+        wanted = plan["wanted_owners"]
+        current = dict((o["id"].lower(), o) for o in self._retry_fresh(
+            "read the owners of application {0}".format(object_id), lambda: self.owners(object_id)))
+        planned_removals = set(o["id"].lower() for o in plan["remove_owners"])
+        directory_base = "{0}/directoryObjects/".format(self.graph_url)
+        for key in sorted(set(wanted) - set(current)):
+            owner = wanted[key]
+            self._retry_fresh("add owner {0}".format(self.owner_label(owner)), lambda owner=owner: self.graph.post(
+                "/applications/{0}/owners/$ref".format(object_id), json={"@odata.id": directory_base + owner["id"]}))
+        for key in sorted(set(current) - set(wanted)):
+            owner = current[key]
+            if key not in planned_removals:
+                self._change("remove owner {0}".format(self.owner_label(owner)))
+            self._delete_tolerant("/applications/{0}/owners/{1}/$ref".format(object_id, owner["id"]))
 
     def _app_matches(self, app, after, plan):
         if after.get("display_name") and app.get("displayName") != after["display_name"]:
@@ -1047,10 +1065,16 @@ class AppRegistration(object):
                             self.service_principal(app_id)),
                    lambda found: found[0] is None and found[1] is None)
         if params.get("purge"):
-            for deleted_id in filter(None, [object_id, (sp or {}).get("id")]):
-                self._retry_fresh("purge {0} from deleted items".format(deleted_id),
-                                  lambda deleted_id=deleted_id: self._delete_tolerant(
-                                      "/directory/deletedItems/{0}".format(deleted_id)))
+            # The application is soft-deleted: wait until the deleted item is there, then delete it for good.
+            self._wait("application {0} to show in deleted items".format(app_id),
+                       lambda: self._get_or_none("/directory/deletedItems/{0}".format(object_id),
+                                                 params={"$select": "id"}),
+                       lambda found: found is not None)
+            self._delete_tolerant("/directory/deletedItems/{0}".format(object_id))
+            # Its service principal may be soft-deleted too (or already gone for good).
+            sp_id = (sp or raw.get("sp") or {}).get("id")
+            if sp_id and self._get_or_none("/directory/deletedItems/{0}".format(sp_id), params={"$select": "id"}):
+                self._delete_tolerant("/directory/deletedItems/{0}".format(sp_id))
             self._change("purge application {0} from deleted items".format(app_id))
         name = app.get("displayName")
         if name:

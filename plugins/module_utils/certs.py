@@ -82,7 +82,7 @@ def key_matches_certificate(certificate, private_key):
     enc = serialization.Encoding.DER
     try:
         return certificate.public_key().public_bytes(enc, fmt) == private_key.public_key().public_bytes(enc, fmt)
-    except Exception:  # pylint: disable=broad-except - any unsupported key type simply does not match
+    except Exception:  # pylint: disable=broad-except
         return False
 
 
@@ -134,7 +134,7 @@ def _load_pem_key(blob, path, passphrase):
             raise ConfigError("Cannot decrypt the private key in '{0}': the passphrase is wrong, or the key format "
                               "is not supported.".format(path), option="private_key_passphrase")
         raise ConfigError("'{0}' does not hold a readable PEM private key.".format(path), option="private_key_path")
-    except Exception:  # pylint: disable=broad-except - never leak key material through a library message
+    except Exception:  # pylint: disable=broad-except
         raise ConfigError("'{0}' does not hold a supported private key.".format(path), option="private_key_path")
 
 

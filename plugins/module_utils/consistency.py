@@ -65,7 +65,7 @@ def wait_for(fn, is_ready=None, timeout=DEFAULT_TIMEOUT, consecutive=DEFAULT_CON
         attempts += 1
         try:
             result = fn()
-        except Exception as exc:  # pylint: disable=broad-except - filtered by retry_on
+        except Exception as exc:  # pylint: disable=broad-except
             if not retry_on(exc):
                 raise
             last_error = exc

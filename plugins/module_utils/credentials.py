@@ -217,7 +217,7 @@ class _MsalCredential(Credential):
                 return fn()
             except (IdsyncError, _Retryable):
                 raise
-            except Exception as exc:  # pylint: disable=broad-except - classified below
+            except Exception as exc:  # pylint: disable=broad-except
                 error, retry_after = self._classify(exc, what)
             elapsed = time.monotonic() - start
             if retry_after is None or attempt >= self.max_attempts or elapsed + retry_after > self.max_total_seconds:

@@ -149,6 +149,11 @@ class GraphClient(object):
     ``endpoints.graph_url`` is the base (``https://graph.microsoft.com/v1.0`` or an override);
     ``credential.get_token()`` supplies the bearer token; ``on_retry(event)`` is called before each wait with a
     dict ``{method, path, attempt, delay, status, reason, items}``.
+
+    ``stats``: ``requests`` = HTTP requests sent (retries and $batch envelopes included); ``writes`` = write
+    operations asked for, once each however often they were re-sent (each non-GET $batch item counts one);
+    ``retries`` = re-sends (each re-sent $batch item counts one); ``throttled`` = 429 answers (per item in a
+    $batch); ``batches`` = $batch envelopes sent.
     """
 
     def __init__(self, endpoints, credential, session, retry=None, on_retry=None, sleep=time.sleep,
@@ -221,8 +226,7 @@ class GraphClient(object):
     def iter_items(self, path, params=None, headers=None):
         """Yield every item of every page's ``value``."""
         for page in self.iter_pages(path, params=params, headers=headers):
-            for item in (page or {}).get("value") or []:
-                yield item
+            yield from (page or {}).get("value") or []
 
     def list(self, path, params=None, headers=None):
         return list(self.iter_items(path, params=params, headers=headers))
@@ -290,7 +294,7 @@ class GraphClient(object):
         try:
             self.on_retry({"method": method, "path": self._display_path(url), "attempt": attempt, "delay": delay,
                            "status": status, "reason": reason, "items": items})
-        except Exception:  # pylint: disable=broad-except - a logging callback must never break a run
+        except Exception:  # pylint: disable=broad-except
             pass
 
     def _hint(self, status, body):
@@ -300,7 +304,7 @@ class GraphClient(object):
         if status == 403 and code in ("Authorization_RequestDenied", "Forbidden", "AccessDenied", ""):
             try:
                 roles = sorted(self.credential.claims.get("roles") or [])
-            except Exception:  # pylint: disable=broad-except - the hint is optional
+            except Exception:  # pylint: disable=broad-except
                 roles = None
             granted = ", ".join(roles) if roles else "none"
             if roles is not None:
@@ -332,7 +336,7 @@ class GraphClient(object):
             self._count("requests")
             try:
                 response = self.session.request(method, url, data=data, headers=send_headers)
-            except Exception as exc:  # pylint: disable=broad-except - classified below
+            except Exception as exc:  # pylint: disable=broad-except
                 if not HAS_REQUESTS or not isinstance(exc, requests.exceptions.RequestException):
                     raise
                 if isinstance(exc, requests.exceptions.SSLError):

@@ -76,7 +76,7 @@ def parse_subject(text):
         value = ",".join(reversed([p.replace(",", "\\,") for p in parts]))
     try:
         name = x509.Name.from_rfc4514_string(value)
-    except Exception:  # pylint: disable=broad-except - cryptography raises ValueError or its own errors
+    except Exception:  # pylint: disable=broad-except
         raise ConfigError("subject '%s' is not a distinguished name such as CN=idsync.entra connector,O=Contoso." % text,
                           option="subject")
     if not len(name):
@@ -235,7 +235,7 @@ def _load_existing(cert_path, key_path, passphrase, force):
                     "to replace the key and certificate." % key_path, option="passphrase")
         existing.key = None
         existing.problem = existing.problem or "the private key at %s cannot be read" % key_path
-    except Exception:  # pylint: disable=broad-except - never echo key material
+    except Exception:  # pylint: disable=broad-except
         existing.key = None
         existing.problem = existing.problem or "the private key at %s cannot be read" % key_path
     return existing
@@ -430,11 +430,12 @@ def ensure_certificate(params, check_mode=False, now=None):
                      "key_type": key_type, "key_size": key_size, "certificate": None, "certificate_base64": None}
             after = _diff_view(facts)
             after["thumbprint"] = "(new)"
+            if pfx_path:
+                reasons.append("write the PFX at %s" % pfx_path)
         else:
             key, cert = _generate(key_type, key_size, subject, valid_days)
             facts = certificate_facts(cert, key_type, key_size)
             after = _diff_view(facts)
-        if not check_mode:
             cert_pem = cert.public_bytes(serialization.Encoding.PEM)
             key_pem = _key_pem(key, passphrase)
             if combined:
@@ -483,9 +484,6 @@ def ensure_certificate(params, check_mode=False, now=None):
                 if current != KEY_MODE:
                     reasons.append("set the mode of %s from %04o to %04o" % (pfx_path, current, KEY_MODE))
                     writes.append((pfx_path, None, KEY_MODE))
-
-    if regenerate and pfx_path and check_mode:
-        reasons.append("write the PFX at %s" % pfx_path)
 
     changed = bool(reasons)
     if not check_mode:

@@ -50,6 +50,8 @@ def auth_argument_spec():
         authority_host=dict(type="str"),
         graph_endpoint=dict(type="str"),
         ca_path=dict(type="path"),
+        connection=dict(type="str"),
+        store=dict(type="path", default="~/.idsync/store.db"),
     )
 
 
@@ -112,13 +114,22 @@ class IdsyncModule(AnsibleModule):
     # -- hooks ------------------------------------------------------------------------------------------
 
     def _connection_params(self):
-        """HOOK (not implemented yet): return a dict of auth option values for a named connection.
+        """Auth option values of the named connection (``connection`` + ``store``), or None without one.
 
-        The lead will add a ``connection: <name>`` option looked up in the SQLite connection store
-        (module_utils/store.py). Whatever this returns fills every auth option the task left unset
-        (explicit task values and module_defaults win). Return None for no connection.
+        They fill only the auth options the task left unset: task values, module_defaults and environment
+        fallbacks win, so a client secret can be supplied at run time for a connection saved without it.
         """
-        return None
+        name = self.params.get("connection")
+        if not name:
+            return None
+        from ansible_collections.idsync.entra.plugins.module_utils import connections
+
+        explicit = dict((key, self.params[key]) for key in AUTH_OPTIONS
+                        if self.params.get(key) is not None and key != "tenant_environment")
+        try:
+            return connections.connection_auth_params(name, self.params.get("store"), explicit)
+        except IdsyncError as exc:
+            self.fail_from(exc)
 
     def _apply_connection_params(self, connection):
         spec = auth_argument_spec()

@@ -30,7 +30,7 @@ description:
     With C(--diff), the before/after shows the display name, sign-in audience, certificate thumbprints, requested
     and consented permissions by name, directory roles and owners.
 author:
-  - idsync.entra contributors
+  - idsync.entra maintainers (@idsync)
 extends_documentation_fragment:
   - idsync.entra.auth
   - idsync.entra.admin_sign_in
@@ -112,7 +112,9 @@ options:
     elements: str
   owners:
     description:
-      - Owners of the application, as user principal names or object IDs. The list is exclusive.
+      - Owners of the application, as user principal names or object IDs. The list is exclusive, and that includes
+        the identity that runs the module, which Microsoft Entra may have made an owner when it created the
+        application.
       - Leave out to not manage owners.
     type: list
     elements: str
@@ -254,7 +256,9 @@ directory_roles:
   elements: str
   sample: [Exchange Administrator]
 owners:
-  description: Owners of the application (user principal names, or object IDs for non-users).
+  description:
+    - Owners of the application, as user principal names (users) or application IDs (service principals).
+    - Microsoft Entra may make the identity that created the application one of its owners.
   returned: always
   type: list
   elements: str

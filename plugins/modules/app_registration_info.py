@@ -19,7 +19,7 @@ description:
     consented permissions by name, directory roles of its service principal, and owners.
   - Never changes anything.
 author:
-  - idsync.entra contributors
+  - idsync.entra maintainers (@idsync)
 extends_documentation_fragment:
   - idsync.entra.auth
   - idsync.entra.admin_sign_in
@@ -133,7 +133,7 @@ applications:
       type: list
       elements: str
     owners:
-      description: Owners (user principal names or object IDs). Only with O(details=true).
+      description: Owners (user principal names, or application IDs of service principals). Only with O(details=true).
       type: list
       elements: str
 """

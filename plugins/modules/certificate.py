@@ -24,7 +24,7 @@ description:
     certificate alone is written with mode V(0644).
   - Returns the SHA-1 thumbprint as the Azure portal shows it and the public certificate; never the private key.
 author:
-  - idsync.entra contributors
+  - idsync.entra maintainers (@idsync)
 options:
   certificate_path:
     description:

@@ -28,7 +28,7 @@ description:
   - "Update the authentication data: a connection saved by an older setup with client secret authentication is
     switched to certificate authentication in place (same name), and no secret is kept."
 author:
-  - idsync.entra contributors
+  - idsync.entra maintainers (@idsync)
 options:
   name:
     description:

@@ -17,7 +17,7 @@ description:
   - Lists all connections in the idsync store, or shows one by name, without secrets.
   - With O(test=true), runs "Test connection" for each (see M(idsync.entra.connection)).
 author:
-  - idsync.entra contributors
+  - idsync.entra maintainers (@idsync)
 options:
   name:
     description:
@@ -45,6 +45,7 @@ attributes:
     description: Only reads; runs the same in check mode.
   diff_mode:
     support: none
+    description: Changes nothing, so there is nothing to diff.
 requirements:
   - msal >= 1.28, requests and cryptography >= 42 (O(test=true) of an V(azure_ad) connection)
 seealso:

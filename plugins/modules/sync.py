@@ -43,7 +43,7 @@ description:
   - "Values compare normalised: text case-sensitively; null, empty text and an empty list are equal; multi-valued
     attributes as sets (unless ordered, such as businessPhones); booleans and numbers from their text forms."
 author:
-  - idsync.entra contributors
+  - idsync.entra contributors (!UNKNOWN)
 options:
   name:
     description:
@@ -357,7 +357,7 @@ summary:
   contains:
     created: {description: Objects created., type: int}
     updated: {description: Matched objects whose attributes or references were updated., type: int}
-    deprovisioned: {description: Objects disabled, deleted or modified because their source went away., type: int}
+    deprovisioned: {description: "Objects disabled, deleted or modified because their source went away.", type: int}
     unchanged: {description: Matched objects that were already up to date., type: int}
     failed: {description: Objects (or input rows) that failed., type: int}
     membership_added: {description: Group members added., type: int}
@@ -411,16 +411,12 @@ run_id:
   type: int
 """
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.module import IdsyncModule
-
-try:
-    from ansible_collections.idsync.entra.plugins.module_utils.sync.engine import (
-        DeletionThresholdExceeded, run_workflow,
-    )
-    IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - jinja2 missing on the managed node
-    IMPORT_ERROR = exc
+from ansible_collections.idsync.entra.plugins.module_utils.sync.engine import DeletionThresholdExceeded, run_workflow
+from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import HAS_JINJA2, JINJA2_IMPORT_ERROR
 
 DIFF_LIMIT = 200
 
@@ -542,8 +538,8 @@ def build_diff(plan, workflow_name):
 
 def main():
     module = IdsyncModule(argument_spec=argument_spec(), graph=False, supports_check_mode=True)
-    if IMPORT_ERROR is not None:
-        module.fail_json(msg="idsync.entra.sync needs jinja2 on the host that runs it: %s" % IMPORT_ERROR)
+    if not HAS_JINJA2:
+        module.fail_json(msg=missing_required_lib("jinja2"), exception=JINJA2_IMPORT_ERROR)
     try:
         result = run_workflow(module.params, check_mode=module.check_mode)
     except DeletionThresholdExceeded as exc:

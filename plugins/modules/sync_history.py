@@ -20,7 +20,7 @@ description:
     stopped on an error), V(stopped) (the deletion threshold stopped it before any change), V(interrupted) (the
     process was killed; marked by the next run)."
 author:
-  - idsync.entra contributors
+  - idsync.entra contributors (!UNKNOWN)
 options:
   name:
     description:
@@ -42,6 +42,7 @@ attributes:
     description: Only reads.
   diff_mode:
     support: none
+    description: Nothing to compare.
 seealso:
   - module: idsync.entra.sync
 """
@@ -69,8 +70,8 @@ runs:
     workflow: {description: Workflow name., type: str}
     mode: {description: "V(full), V(delta) or V(stopped).", type: str}
     status: {description: "V(running), V(succeeded), V(failed), V(stopped) or V(interrupted).", type: str}
-    started: {description: Start time (UTC, ISO 8601)., type: str}
-    finished: {description: End time (UTC, ISO 8601)., type: str}
+    started: {description: "Start time (UTC, ISO 8601).", type: str}
+    finished: {description: "End time (UTC, ISO 8601).", type: str}
     counts:
       description: created, updated, deprovisioned, unchanged, failed, membership_added, membership_removed.
       type: dict
@@ -106,7 +107,7 @@ def main():
         graph=False,
         supports_check_mode=True,
     )
-    path = os.path.abspath(os.path.expanduser(module.params["store"]))
+    path = os.path.abspath(module.params["store"])
     if not os.path.exists(path):
         module.exit_json(changed=False, runs=[], last=None, store=path)
     from ansible_collections.idsync.entra.plugins.module_utils.store import Store

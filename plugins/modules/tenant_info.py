@@ -19,7 +19,7 @@ description:
     naming what to fix (unknown tenant, unknown application, wrong secret, certificate not registered, ...).
   - Needs the Microsoft Graph application permission C(Organization.Read.All) (or C(Directory.Read.All)).
 author:
-  - idsync.entra contributors (@idsync)
+  - idsync.entra maintainers (@idsync)
 options:
   required_permissions:
     description:
@@ -175,11 +175,10 @@ def main():
         credential=info,
     )
     if missing:
-        module.fail_json(
-            msg="Application {0} lacks the Microsoft Graph application permission(s) {1} in tenant {2}: add them "
-                "under API permissions and grant admin consent.".format(info["client_id"], ", ".join(missing),
-                                                                      result["tenant_id"]),
-            error=dict(code="MissingPermissions", missing=missing), **result)
+        msg = ("Application {0} lacks the Microsoft Graph application permission(s) {1} in tenant {2}: add them under "
+               "API permissions and grant admin consent.".format(info["client_id"], ", ".join(missing),
+                                                                 result["tenant_id"]))
+        module.fail_json(msg=msg, error=dict(code="MissingPermissions", missing=missing), **result)
     module.exit_json(**result)
 
 

@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives import hashes
 
 import odata
 from directory import iso_now, new_application_record, new_service_principal_record, parse_iso
-from graph_core import (context_fragment, created, get_any_visible, is_guid, list_entities, no_content, ok,
-                        page_of_links, reference_body, render, validate_properties, visible)
+from graph_core import (add_expanded_links, context_fragment, created, directory_object_schema, get_any_visible,
+                        is_guid, list_entities, list_links, no_content, ok, page_of_links, reference_body, render,
+                        validate_properties, visible)
 from graph_errors import GraphError, bad_request, forbidden, invalid_value, not_found, unknown_segment
-from graph_groups import add_expanded_links, directory_object_schema, list_links
 from graph_permissions import (READ_APP_ROLE_ASSIGNMENTS, READ_APPS, WRITE_APP_ROLE_ASSIGNMENTS, WRITE_APPS,
                                granted_permissions, is_app_only, require)
 from graph_schema import APPLICATION, SERVICE_PRINCIPAL

@@ -1,10 +1,9 @@
 """/organization, directory roles and role management, /directory/deletedItems and /directoryObjects."""
 import odata
 from directory import ROLE_TEMPLATE_BY_ID, TENANT_EPOCH
-from graph_core import (created, get_any_visible, is_guid, no_content, ok, page_of_links, record_getter,
-                        reference_body, render, visible)
+from graph_core import (created, get_any_visible, is_guid, list_links, no_content, ok, page_of_links, record_getter,
+                        reference_body, render, render_directory_object, visible)
 from graph_errors import bad_request, invalid_value, not_found, unknown_segment
-from graph_groups import list_links, render_directory_object
 from graph_permissions import (READ_APPS, READ_GROUPS, READ_ORGANIZATION, READ_ROLES, READ_USERS, WRITE_APPS,
                                WRITE_GROUPS, WRITE_ROLES, WRITE_USERS, require)
 from graph_schema import EntitySchema, SCHEMAS

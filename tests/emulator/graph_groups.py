@@ -1,19 +1,17 @@
 """/groups: create, read, update, delete, members and owners."""
 import odata
 from directory import new_group_record
-from graph_core import (context_fragment, created, get_any_visible, get_visible, id_from_reference,
-                        invalid_object_identifier, is_guid, list_entities, no_content, ok, page_of_links,
-                        record_getter, reference_body, render, split_binds, text, validate_properties)
-from graph_errors import bad_request, invalid_value, not_found, unsupported_query
+from graph_core import (MEMBER_KINDS, add_expanded_links, context_fragment, created, directory_object_schema,
+                        get_any_visible, get_visible, id_from_reference, invalid_object_identifier, is_guid,
+                        list_entities, list_links, no_content, ok, reference_body, render, split_binds, text,
+                        validate_properties)
+from graph_errors import bad_request, invalid_value, not_found
 from graph_permissions import CREATE_GROUPS, READ_GROUPS, WRITE_GROUPS, WRITE_MEMBERS, require
-from graph_schema import GROUP, SCHEMAS, EntitySchema
+from graph_schema import GROUP
 from graph_users import MAIL_NICKNAME_FORBIDDEN, count_segment
 
 # Learn: "Create group" / "Add members": at most 20 members and owners can be bound in one request.
 MAX_LINK_CHANGES = 20
-# Learn: "List groups" ($expand=members): an expanded navigation property carries at most 20 objects.
-MAX_EXPANDED = 20
-MEMBER_KINDS = ("user", "group", "servicePrincipal")
 
 
 def group_indexes(directory):
@@ -39,16 +37,6 @@ def parse_group_expand(call):
     directory_object = directory_object_schema()
     return odata.parse_expand(call.args.get("$expand"), GROUP,
                               {"members": directory_object, "owners": directory_object})
-
-
-def add_expanded_links(call, record, out, relation, select):
-    links = call.directory.members if relation == "members" else call.directory.owners
-    rendered = []
-    for object_id in list(links.get(record["id"], {}))[:MAX_EXPANDED]:
-        kind, linked = call.directory.find(object_id)
-        if linked is not None:
-            rendered.append(render_directory_object(kind, linked, select))
-    out[relation] = rendered
 
 
 def count_groups(svc, call):
@@ -184,52 +172,6 @@ def list_owners(svc, call, group_id):
     require(call.claims, READ_GROUPS)
     get_visible(call, "group", group_id)
     return list_links(call, call.directory.owners.get(group_id, {}))
-
-
-def list_links(call, ids):
-    select = parse_directory_object_select(call)
-    records = []
-    for object_id in ids:
-        kind, record = call.directory.find(object_id)
-        if record is not None:
-            records.append((kind, record))
-    return page_of_links(call, records, lambda item: render_directory_object(item[0], item[1], select),
-                         "directoryObjects", match=relationship_filter(call))
-
-
-def directory_object_schema():
-    """directoryObject collections mix users, groups and service principals: any of their properties may be
-    selected or filtered on."""
-    properties = {}
-    for kind in MEMBER_KINDS:
-        properties.update(SCHEMAS[kind].properties)
-    return EntitySchema(name="directoryObject", resource="DirectoryObject", collection="directoryObjects",
-                        properties=properties, endswith={"mail", "userPrincipalName", "proxyAddresses"})
-
-
-def parse_directory_object_select(call):
-    return odata.parse_select(call.args.get("$select"), directory_object_schema())
-
-
-def relationship_filter(call):
-    """Learn "List group members" example 5: $filter on a relationship such as members or memberOf is an advanced
-    query (ConsistencyLevel: eventual and $count=true); without them Graph answers (observed, microsoft-graph-docs
-    #12152) "The specified filter to the reference property query is currently not supported.". Items are
-    (kind, record) pairs."""
-    raw = call.args.get("$filter")
-    if raw is None:
-        return None
-    if not odata.is_advanced(call.headers, call.args):
-        raise unsupported_query("The specified filter to the reference property query is currently not supported.")
-    schema = directory_object_schema()
-    parsed = odata.parse_filter(raw, schema, record_getter(schema), advanced=True)
-    return lambda item: parsed.matches(item[1])
-
-
-def render_directory_object(kind, record, select=None):
-    schema = SCHEMAS[kind]
-    names = [s for s in select if s in schema.properties] if select else None
-    return render(schema, record, names or (["id"] if select else None), kind_annotation=True)
 
 
 def count_members(svc, call, group_id):

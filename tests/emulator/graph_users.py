@@ -4,7 +4,8 @@ import re
 import odata
 from directory import new_user_record
 from graph_core import (context_fragment, created, get_visible, is_guid, list_entities, no_content, ok, page_of_links,
-                        record_getter, reference_body, render, text, validate_properties, visible)
+                        record_getter, reference_body, relationship_filter, render, text, validate_properties,
+                        visible)
 from graph_errors import bad_request, invalid_value, not_found
 from graph_permissions import READ_USERS, WRITE_USERS, require
 from graph_schema import GROUP, USER
@@ -220,7 +221,6 @@ def list_member_of(svc, call, key):
     """Learn: "List a user's direct memberships": groups and activated directory roles."""
     require(call.claims, READ_USERS)
     record = resolve_user(call, key)
-    from graph_groups import relationship_filter
     return page_of_links(call, memberships(call.directory, record["id"]),
                          lambda item: render_membership(item, call), "directoryObjects",
                          match=relationship_filter(call))

@@ -105,7 +105,7 @@ def run_playbook(work_dir, tasks, check=False, diff=False, extra_vars=None, env=
         cmd.append("--diff")
     run_env = ansible_env(work_dir, env)
     run_env["IDSYNC_TEST_RESULTS"] = str(results)
-    proc = subprocess.run(cmd, cwd=str(work_dir), env=run_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=str(work_dir), env=run_env, capture_output=True, text=True, timeout=timeout, check=False)
     records = []
     if results.exists():
         records = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]

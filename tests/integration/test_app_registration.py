@@ -25,6 +25,7 @@ if str(COLLECTIONS) not in sys.path:
 
 from ansible_collections.idsync.entra.plugins.module_utils import keypair  # noqa: E402
 
+
 def _root_conftest():
     """tests/conftest.py under its own name (tests/integration/conftest.py is the one called ``conftest``)."""
     spec = importlib.util.spec_from_file_location("idsync_root_conftest",
@@ -266,7 +267,7 @@ def test_unknown_permission_lists_close_matches(emulator, tmp_path, cert_a):
 def test_duplicate_display_names_fail_clearly(emulator, tmp_path):
     graph = AdminGraph(emulator)
     ids = []
-    for _ in range(2):
+    for dummy in range(2):
         status, body = graph.call("POST", "/applications", json={"displayName": "twin"})
         assert status == 201, body
         ids.append(body["appId"])
@@ -410,7 +411,7 @@ def test_replication_delay_and_throttling(emulator, tmp_path, cert_a):
     created = run.task("app")
     assert created["changed"] is True
     assert created["granted_permissions"] == {"Microsoft Graph": sorted(LEAST_PRIVILEGE)}
-    assert emulator.admin("GET", "stats")["throttled"] >= 4
+    assert emulator.admin("GET", "stats")["faults"] >= 4
 
     # Right away, still inside the replication window: found (no twin), nothing to write.
     emulator.admin("POST", "stats/reset")
@@ -441,9 +442,9 @@ def test_state_absent(emulator, tmp_path, cert_a):
     assert run.task("app")["changed"] is True
     assert run.task("app")["app_id"] == created["app_id"]
     assert graph.apps_named(APP_NAME) == []
-    status, _ = graph.call("GET", "/servicePrincipals(appId='%s')" % created["app_id"])
+    status = graph.call("GET", "/servicePrincipals(appId='%s')" % created["app_id"])[0]
     assert status == 404
-    status, _ = graph.call("GET", "/servicePrincipals/%s" % created["service_principal_id"])
+    status = graph.call("GET", "/servicePrincipals/%s" % created["service_principal_id"])[0]
     assert status == 404
     assert "access_token" not in certificate_token(emulator, created["app_id"], cert_a)
 
@@ -451,6 +452,43 @@ def test_state_absent(emulator, tmp_path, cert_a):
     run = run_playbook(tmp_path, [app_task(emulator, display_name=APP_NAME, state="absent")])
     assert run.rc == 0 and run.task("app")["changed"] is False
     assert writes(emulator) == 0
+    # Still restorable from deleted items, unless purged.
+    status = graph.call("GET", "/directory/deletedItems/%s" % created["object_id"])[0]
+    assert status == 200
+
+    run = run_playbook(tmp_path, [app_task(emulator, display_name="purged"),
+                                  app_task(emulator, "purge", display_name="purged", state="absent", purge=True)])
+    assert run.rc == 0, run
+    purged = run.task("purge")
+    assert purged["changed"] is True
+    assert "purge application %s from deleted items" % purged["app_id"] in purged["changes"]
+    assert graph.call("GET", "/directory/deletedItems/%s" % purged["object_id"])[0] == 404
+
+
+def test_owners(emulator, tmp_path):
+    admin_user = emulator.endpoints["admin"]["username"]
+    task = app_task(emulator, display_name=APP_NAME, owners=[admin_user])
+    run = run_playbook(tmp_path, [task])
+    assert run.rc == 0, run
+    created = run.task("app")
+    assert created["owners"] == [admin_user]
+    assert "add owner %s" % admin_user in created["changes"]
+
+    emulator.admin("POST", "stats/reset")
+    run = run_playbook(tmp_path, [task])
+    assert run.rc == 0 and run.task("app")["changed"] is False
+    assert writes(emulator) == 0
+
+    graph = AdminGraph(emulator)
+    status, body = graph.call("GET", "/users/%s" % admin_user)
+    assert status == 200
+    run = run_playbook(tmp_path, [app_task(emulator, display_name=APP_NAME, owners=[body["id"]]),
+                                  app_task(emulator, "none", display_name=APP_NAME, owners=[]),
+                                  app_task(emulator, "unknown", display_name=APP_NAME, owners=["nobody@example.invalid"])])
+    assert run.task("app")["changed"] is False
+    assert run.task("none")["changed"] is True and run.task("none")["owners"] == []
+    assert run.task("unknown")["_status"] == "failed"
+    assert "Owner 'nobody@example.invalid' was not found" in run.task("unknown")["msg"]
 
 
 # ------------------------------------------------------------------------------------------------ device code
@@ -536,7 +574,7 @@ def test_device_code_approved_while_the_play_waits(emulator, tmp_path):
         admin = emulator.endpoints["admin"]
         emulator.admin("POST", "devicecode/approve", {"user_code": code, "username": admin["username"],
                                                       "password": admin["password"]})
-        rest, _ = proc.communicate(timeout=300)
+        rest = proc.communicate(timeout=300)[0]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -156,7 +156,7 @@ def test_passphrase_and_pfx(tmp_path, paths):
     assert mode(pfx) == 0o600
     info = certs.load_certificate(paths["certificate_path"], paths["private_key_path"], "correct horse battery")
     assert info.thumbprint_sha1 == r["thumbprint"]
-    key, cert, _ = pkcs12.load_key_and_certificates(Path(pfx).read_bytes(), b"correct horse battery")
+    key, cert, _extra = pkcs12.load_key_and_certificates(Path(pfx).read_bytes(), b"correct horse battery")
     assert cert.fingerprint(hashes.SHA1()).hex().upper() == r["thumbprint"]
     assert key is not None
 

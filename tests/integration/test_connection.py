@@ -83,6 +83,12 @@ def azure_options(pair, store_path, **extra):
     return options
 
 
+def changed(options, **updates):
+    result = dict(options)
+    result.update(updates)
+    return result
+
+
 def store_rows(store_path):
     """Everything in the connections table, timestamps included (to prove 'unchanged')."""
     if not os.path.exists(store_path):
@@ -128,8 +134,9 @@ def test_save_idempotent_and_diff(tmp_path, pair, store_path):
 
     # thumbprint given lower-case with separators, GUIDs upper-case: still the same connection
     colon = ":".join(pair["thumbprint"][i:i + 2] for i in range(0, 40, 2)).lower()
-    same = run_playbook(tmp_path, [conn_task(**azure_options(pair, store_path, certificate_thumbprint=colon,
-                                                              tenant_id=TENANT.upper(), application_id=APP.upper()))])
+    variant = azure_options(pair, store_path, certificate_thumbprint=colon, tenant_id=TENANT.upper(),
+                            application_id=APP.upper())
+    same = run_playbook(tmp_path, [conn_task(**variant)])
     assert same.task("conn")["changed"] is False, same
 
     # a real change: the diff shows the settings before and after
@@ -308,16 +315,16 @@ def test_csv_connection(tmp_path, store_path):
     assert run_playbook(tmp_path, [conn_task(**options)]).task("conn")["changed"] is False
 
     before = store_rows(store_path)
-    bad = run_playbook(tmp_path, [conn_task(test=True, **dict(options, key=["personnelNumber"], encoding="utf-8-sig"))])
+    bad = run_playbook(tmp_path, [conn_task(test=True, **changed(options, key=["personnelNumber"], encoding="utf-8-sig"))])
     rb = bad.task("conn")
     assert rb["_status"] == "failed"
     assert "has no key column personnelNumber" in rb["msg"] and "left unchanged" in rb["msg"]
     assert rb["test"]["ok"] is False
     assert store_rows(store_path) == before
 
-    wrong = run_playbook(tmp_path, [conn_task(**dict(options, tenant_id=TENANT))])
+    wrong = run_playbook(tmp_path, [conn_task(**changed(options, tenant_id=TENANT))])
     assert wrong.failed("conn") and "tenant_id does not apply to a csv connection" in wrong.task("conn")["msg"]
-    same_sep = run_playbook(tmp_path, [conn_task(**dict(options, multi_value_separator=";"))])
+    same_sep = run_playbook(tmp_path, [conn_task(**changed(options, multi_value_separator=";"))])
     assert same_sep.failed("conn") and "must differ from delimiter" in same_sep.task("conn")["msg"]
 
 

@@ -475,7 +475,7 @@ def test_concurrent_processes_exclusive(db_path, tmp_path):
         sys.exit(0 if done == 5 else 1)
         """
     ).format(collections=str(COLLECTIONS), path=str(db_path), log=str(log))
-    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _index in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     lines = log.read_text().split()
     assert len(lines) == 40

@@ -36,6 +36,8 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors.base impor
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, IdsyncError
 
 PAGE_SIZE = 999
+BATCH_SIZE = 20
+THROTTLE_TIMEOUT = 3600.0
 MEMBERS_PER_REQUEST = 20
 REPLICATION_RETRY_SECONDS = 90.0
 
@@ -116,7 +118,7 @@ def generate_password(length=20):
     pools = [string.ascii_uppercase, string.ascii_lowercase, string.digits, symbols]
     chars = [secrets.choice(pool) for pool in pools]
     alphabet = "".join(pools)
-    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+    chars += [secrets.choice(alphabet) for dummy in range(length - len(chars))]
     rng = secrets.SystemRandom()
     rng.shuffle(chars)
     return "".join(chars)
@@ -146,6 +148,10 @@ class AzureAdConnector(Connector):
         self.max_in_flight = int(self.context.get("max_in_flight") or 4)
         self._pending_delta = []          # [(scope, state, upserts, removed, full snapshot or None)]
         self._fresh = set()               # ids of the objects created during this run
+        self._max_wave = BATCH_SIZE * max(1, self.max_in_flight) * 2
+        self._wave = float(BATCH_SIZE * max(1, self.max_in_flight))
+        self.throttle_timeout = float(self.context.get("throttle_timeout") or THROTTLE_TIMEOUT)
+        self.throttled_waits = 0
         self.replication_retry_seconds = float(self.context.get("replication_retry_seconds")
                                                or REPLICATION_RETRY_SECONDS)
         self.sleep = self.context.get("sleep") or time.sleep
@@ -189,7 +195,7 @@ class AzureAdConnector(Connector):
         attributes = dict(attributes)
         if object_type == "user":
             if not attributes.get("mailNickname") and attributes.get("userPrincipalName"):
-                nickname = mail_nickname(str(attributes["userPrincipalName"]).split("@")[0])
+                nickname = mail_nickname(str(attributes["userPrincipalName"]).split("@", 1)[0])
                 if nickname:
                     attributes["mailNickname"] = nickname
         elif object_type == "group":
@@ -452,10 +458,39 @@ class AzureAdConnector(Connector):
                              "body": {"members@odata.bind": [self._ref_url(m) for m in chunk]}},
                             "members-add:%d" % len(chunk)))
             for member in members.get("remove") or []:
-                out.append(({"method": "DELETE", "url": "/%s/%s/members/%s/$ref" % (collection, oid,
-                                                                                     _ref_id(member))},
-                            "members-remove"))
+                url = "/%s/%s/members/%s/$ref" % (collection, oid, _ref_id(member))
+                out.append(({"method": "DELETE", "url": url}, "members-remove"))
         return out
+
+    def _send(self, batch):
+        """``graph.batch`` that outlasts throttling: items still answered 429/503 after the client's own retries
+        are sent again after their Retry-After, and the number of items in flight adapts (halved after a wave that
+        was throttled, grown by one envelope after a clean one), so a long load runs near the tenant's write limit
+        instead of hammering it. Gives up on an item only after ``throttle_timeout`` seconds."""
+        answers = [None] * len(batch)
+        pending = list(range(len(batch)))
+        deadline = time.monotonic() + self.throttle_timeout
+        while pending:
+            wave = max(BATCH_SIZE, int(self._wave))
+            take, rest = pending[:wave], pending[wave:]
+            results = self.graph.batch([batch[i] for i in take], max_in_flight=self.max_in_flight)
+            again = []
+            wait = 0.0
+            for position, result in zip(take, results):
+                if result is not None and result.status in (429, 503) and time.monotonic() < deadline:
+                    again.append(position)
+                    wait = max(wait, _retry_after(result.headers) or 1.0)
+                else:
+                    answers[position] = result
+            if again:
+                self._wave = max(BATCH_SIZE, self._wave / 2.0)
+                self.throttled_waits += 1
+                self.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                pending = again + rest
+            else:
+                self._wave = min(self._max_wave, self._wave + BATCH_SIZE)
+                pending = rest
+        return answers
 
     def _mentions_fresh(self, request):
         """Does the request name an object this connector created during the run?"""
@@ -482,7 +517,7 @@ class AzureAdConnector(Connector):
         delay = 1.0
         while todo:
             batch = [requests[i][1] for i in todo]
-            answers = self.graph.batch(batch, max_in_flight=self.max_in_flight)
+            answers = self._send(batch)
             retry = []
             for position, answer in zip(todo, answers):
                 index, request, kind = requests[position]
@@ -519,8 +554,7 @@ class AzureAdConnector(Connector):
     def _add_members_one_by_one(self, request):
         url = request["url"] + "/members/$ref"
         refs = request["body"]["members@odata.bind"]
-        answers = self.graph.batch([{"method": "POST", "url": url, "body": {"@odata.id": ref}} for ref in refs],
-                                   max_in_flight=self.max_in_flight)
+        answers = self._send([{"method": "POST", "url": url, "body": {"@odata.id": ref}} for ref in refs])
         problems = []
         for ref, answer in zip(refs, answers):
             if answer.ok:
@@ -542,7 +576,9 @@ class AzureAdConnector(Connector):
     def stats(self):
         if self._graph is None:
             return {}
-        return dict(self._graph.stats)
+        out = dict(self._graph.stats)
+        out["throttled_waits"] = self.throttled_waits
+        return out
 
     def close(self):
         if self._graph is not None:
@@ -552,6 +588,16 @@ class AzureAdConnector(Connector):
 
 
 _MISSING = object()
+
+
+def _retry_after(headers):
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 def _ref_id(value):

@@ -44,7 +44,7 @@ class AttributeSpec(object):
     """What one attribute of an object type is."""
 
     __slots__ = ("name", "type", "multi_valued", "ordered", "reference", "read_only", "required_on_create",
-                 "case_insensitive", "write_only", "separator")
+                 "case_insensitive", "write_only", "separator", "plain")
 
     def __init__(self, name, type=STRING, multi_valued=False, ordered=False, reference=None, read_only=False,
                  required_on_create=False, case_insensitive=False, write_only=False, separator=None):
@@ -58,9 +58,11 @@ class AttributeSpec(object):
         self.case_insensitive = case_insensitive  # e.g. ids; values compare case-sensitively otherwise
         self.write_only = write_only        # never read back (passwordProfile)
         self.separator = separator          # a text attribute may take a list, joined with this (CSV cells)
+        # single-valued text compared as it is: normalisation's fast path
+        self.plain = type == STRING and not multi_valued and not case_insensitive
 
     def to_dict(self):
-        return dict((k, getattr(self, k)) for k in self.__slots__)
+        return dict((k, getattr(self, k)) for k in self.__slots__ if k != "plain")
 
     def __repr__(self):
         return "AttributeSpec(%r)" % (self.to_dict(),)
@@ -102,8 +104,8 @@ class Change(object):
         self.options = options or {}
 
     def __repr__(self):
-        return "Change(%s %s id=%s attrs=%s members=%s)" % (self.op, self.key, self.id, sorted(self.attributes),
-                                                           self.member_changes)
+        return "Change(%s %s id=%s attrs=%s members=%s)" % (
+            self.op, self.key, self.id, sorted(self.attributes), self.member_changes)
 
 
 class ChangeResult(object):

@@ -105,9 +105,16 @@ class CsvConnector(Connector):
         return AttributeSpec(column, multi_valued=column in self.multi_valued, separator=self.separator,
                              required_on_create=column in self.key)
 
+    def _require_source_file(self):
+        if self.context.get("side") == "source" and self.header is None:
+            # A missing or empty source file is an accident (a failed export, a wrong path), never "everyone left".
+            raise CsvFileError("Connection %s: the source file %s %s" % (
+                self.name, self.path, "does not exist" if self.original is None else "has no header row"))
+
     def schema(self, object_type):
         self.check_object_type(object_type)
         self._load()
+        self._require_source_file()
         columns = self.header if self.header is not None else self._new_header()
         return dict((column, self._spec(column)) for column in columns)
 
@@ -194,8 +201,8 @@ class CsvConnector(Connector):
                     self.entries.append(("raw", raw))
                     continue
                 if problems or error:
-                    raise CsvFileError("%s line %d (the header): %s" % (self.path, start, problems[0] if problems
-                                                                         else error))
+                    raise CsvFileError("%s line %d (the header): %s" % (
+                        self.path, start, problems[0] if problems else error))
                 self._set_header(fields, start)
                 self.header_raw = raw
                 width = len(fields)
@@ -289,6 +296,7 @@ class CsvConnector(Connector):
         self._loaded = False
         self._load()
         notes = []
+        self._require_source_file()
         if self.original is None:
             notes.append("%s does not exist yet" % self.path)
         objects = {}

@@ -207,8 +207,8 @@ class Applier(object):
                                                  % (op.label, len(missing)))
                 if not add and not op.remove:
                     continue
-                changes.append(Change("update", gid, id=gid, member_changes={"members": {"add": add,
-                                                                                        "remove": list(op.remove)}}))
+                delta = {"members": {"add": add, "remove": list(op.remove)}}
+                changes.append(Change("update", gid, id=gid, member_changes=delta))
                 owners.append((op, len(add), len(op.remove)))
             for (op, added, removed), result in zip(owners, self._apply(group_type, changes)):
                 if result.ok:

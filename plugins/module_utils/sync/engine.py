@@ -85,7 +85,7 @@ def run_workflow(params, check_mode=False, store=None, connector_factory=None, l
             if connector is not None:
                 try:
                     connector.close()
-                except Exception:  # pylint: disable=broad-except - closing must not hide the real outcome
+                except Exception:  # pylint: disable=broad-except
                     pass
         if own_store:
             store.close()
@@ -177,8 +177,11 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
         notes.extend(groups_read.notes)
         groups = groups_read.objects
     lookups = {}
+    other_objects = {}
     for lookup_type, attributes in lookup_reads.items():
-        result = target.read(lookup_type, attributes, delta=False)
+        labels = list(target.label_attributes(lookup_type))
+        result = target.read(lookup_type, set(attributes) | set(labels), delta=False)
+        other_objects[lookup_type] = (result.objects, labels)
         for attribute in attributes:
             index = {}
             for oid, obj in result.objects.items():
@@ -191,9 +194,10 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     t0 = time.time()
     managed = _load_ids(store, scope, "managed")
     managed_groups = _load_ids(store, scope, "managed_groups")
+    deprovisioned = _load_ids(store, scope, "deprovisioned")
     plan = planner.plan(source_read.objects, target_read.objects, managed=managed,
                         rejected=source_read.rejected, groups=groups, managed_groups=managed_groups,
-                        lookups=lookups)
+                        lookups=lookups, other_objects=other_objects, deprovisioned=deprovisioned)
     run.plan = plan
     notes.extend(plan.notes)
     for item in target_read.rejected:
@@ -256,11 +260,18 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
         target.commit_delta()
         managed_after = set(plan.managed)
         groups_after = set(plan.managed_groups)
+        deprovisioned_after = set(t for t in deprovisioned if t in plan.managed)
         if outcome is not None:
             managed_after |= set(outcome.created.values())
             managed_after -= outcome.deleted
             groups_after |= set(outcome.groups_created.values())
+            if wf.deprovision_action == "disable":
+                deprovisioned_after |= outcome.deprovisioned
+            deprovisioned_after -= set(t for t in plan.restored if t in outcome.updated)
+            deprovisioned_after -= outcome.deleted
         _save_ids(store, scope, "managed", managed_after)
+        if deprovisioned or deprovisioned_after:
+            _save_ids(store, scope, "deprovisioned", deprovisioned_after)
         if wf.memberships or managed_groups:
             _save_ids(store, scope, "managed_groups", groups_after)
     except BaseException as exc:

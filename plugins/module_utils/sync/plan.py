@@ -22,7 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import (
-    ExpressionRule, ReferenceRule, RuleError, expression_context,
+    ReferenceRule, RuleError, expression_context,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.sync.values import (
     ValueError_, empty, normalize, to_output,
@@ -119,6 +119,7 @@ class Plan(object):
         self.protected = set()            # target ids never deprovisioned / stripped this run (source unknown)
         self.managed = set()              # target ids this workflow manages after the run (before creates/deletes)
         self.managed_groups = set()       # group ids the memberships manage
+        self.restored = set()             # target ids disabled by an earlier run and matched again (enabled)
         self.labels = {}                  # lower-case target id -> label (filled lazily)
         self.pending_labels = {}          # Pending -> label
         self.source_count = 0
@@ -252,11 +253,8 @@ class Planner(object):
             if spec.reference:
                 self.ref_attributes.add(name)
 
-        rules = [r for _a, r, _s in self.update_rules + self.create_rules] + [p.source for p in workflow.match]
-        rules += [m.group for m in workflow.memberships]
-        if workflow.source.scope is not None:
-            rules.append(workflow.source.scope)
-        self.needs_context = any(isinstance(r, ExpressionRule) for r in rules)
+        # Expression rules build their variables themselves, only when their memo has no result yet.
+        self.needs_context = False
 
     def spec(self, attribute):
         spec = self.target_schema.get(attribute)
@@ -264,11 +262,13 @@ class Planner(object):
 
     # ------------------------------------------------------------------------------------------------------------
     def plan(self, source_objects, target_objects, managed=(), rejected=(), groups=None, managed_groups=(),
-             lookups=None):
+             lookups=None, other_objects=None, deprovisioned=()):
         """``source_objects`` / ``target_objects``: {id: {attribute: value}}. ``managed``: target ids this workflow
         managed before. ``rejected``: unreadable source objects ({"object", "error", "attributes"}): reported, and
         whatever target they would match is protected. ``groups``: {id: {...,"members": [ids]}} of the group type
-        when the workflow has memberships. ``lookups``: {(object_type, attribute): {normalised value: [ids]}}."""
+        when the workflow has memberships. ``lookups``: {(object_type, attribute): {normalised value: [ids]}};
+        ``other_objects``: {object_type: (objects, label attributes)} read for those lookups (to name members).
+        ``deprovisioned``: target ids this workflow disabled earlier: one that matches a source again is enabled."""
         wf = self.wf
         plan = Plan()
         plan.source_count = len(source_objects)
@@ -440,6 +440,32 @@ class Planner(object):
                 if changes:
                     updates[sid] = UpdateOp(tid, sid, None, changes)
 
+        # 4b. objects this workflow disabled that are back in the source are enabled again ---------------------------
+        if deprovisioned and wf.deprovision_action == "disable" and self.target is not None:
+            disabled = self.target.disable_attributes(self.object_type) or {}
+            create_rules = dict((a, r) for a, r, _s in self.create_rules)
+            for sid, tid in matched.items():
+                if tid not in deprovisioned or sid in failed_sources:
+                    continue
+                tobj = target_objects[tid]
+                for attribute, off in disabled.items():
+                    spec = self.spec(attribute)
+                    rule = create_rules.get(attribute)
+                    try:
+                        want = rule.evaluate(in_scope[sid]) if rule is not None else None
+                    except RuleError:
+                        want = None
+                    if want is None and isinstance(off, bool):
+                        want = not off
+                    want = normalize(want, spec)
+                    have = normalize(tobj.get(attribute), spec)
+                    if want is not None and want != have:
+                        op = updates.get(sid)
+                        if op is None:
+                            op = updates[sid] = UpdateOp(tid, sid, None, {})
+                        op.changes[attribute] = (have, want)
+                plan.restored.add(tid)
+
         # 5. creates -------------------------------------------------------------------------------------------
         creates = {}
         if wf.create is not None:
@@ -539,7 +565,7 @@ class Planner(object):
             op.label = self._label(target_objects, op.tid)
         plan.updates = sorted(updates.values(), key=lambda op: str(op.label))
         plan.unchanged = len(matched) - len(updates) - len([s for s in failed_sources if s in matched])
-        self._fill_labels(plan, target_objects, groups or {}, lower_ids)
+        self._fill_labels(plan, target_objects, groups or {}, lower_ids, other_objects or {})
         return plan
 
     # ------------------------------------------------------------------------------------------------------------
@@ -559,7 +585,7 @@ class Planner(object):
                 return value
         return None
 
-    def _fill_labels(self, plan, target_objects, groups, lower_ids):
+    def _fill_labels(self, plan, target_objects, groups, lower_ids, other_objects):
         wanted = set()
         for op in plan.updates:
             for attribute, (before, after) in op.changes.items():
@@ -576,9 +602,20 @@ class Planner(object):
                         wanted.add(item)
         for op in plan.memberships:
             wanted.update(v for v in op.add + op.remove if not isinstance(v, Pending))
+        others = list(other_objects.values())
         for value in wanted:
-            tid = lower_ids.get(str(value).lower(), value)
-            plan.labels[str(value).lower()] = self._label(target_objects, tid)
+            key = str(value).lower()
+            tid = lower_ids.get(key)
+            if tid is not None:
+                plan.labels[key] = self._label(target_objects, tid)
+                continue
+            for objects, attributes in others:
+                obj = objects.get(value)
+                if obj is not None:
+                    plan.labels[key] = next((obj[a] for a in attributes if obj.get(a)), value)
+                    break
+            else:
+                plan.labels[key] = value
 
     # ------------------------------------------------------------------------------------------------------------
     def lookup_type(self, rule):

@@ -25,11 +25,27 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import traceback
 import unicodedata
 
-from jinja2 import StrictUndefined, Undefined, nodes
-from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+JINJA2_IMPORT_ERROR = None
+try:
+    from jinja2 import StrictUndefined, Undefined, nodes
+    from jinja2.exceptions import TemplateError, TemplateSyntaxError, UndefinedError
+    from jinja2.sandbox import SandboxedEnvironment
+    HAS_JINJA2 = True
+except ImportError:  # pragma: no cover - jinja2 comes with ansible-core; ansible-test's import test runs without it
+    HAS_JINJA2 = False
+    JINJA2_IMPORT_ERROR = traceback.format_exc()
+
+    class TemplateError(Exception):
+        pass
+
+    class TemplateSyntaxError(TemplateError):
+        pass
+
+    class UndefinedError(TemplateError):
+        pass
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 
@@ -166,7 +182,7 @@ def _create_environment():
     return env
 
 
-ENV = _create_environment()
+ENV = _create_environment() if HAS_JINJA2 else None
 
 _SINGLE_EXPRESSION_RE = re.compile(r"^\s*<<(?P<expr>.*?)>>\s*$", re.S)
 _TEMPLATE_MARKERS = ("<<", "<%", "<#")
@@ -238,34 +254,48 @@ class ConstantRule(Rule):
 
 
 def _expression_variables(ast):
-    """Variables a template reads: undeclared names, plus ``source['Some Column']`` / ``source.Column`` items."""
+    """Variables a template reads: undeclared names, plus ``source['Some Column']`` / ``source.Column`` items.
+    Third value: whether ``source`` is also used in a way that cannot be read statically (``source[name]``)."""
     from jinja2 import meta
     names = set(meta.find_undeclared_variables(ast))
     items = set()
+    static_uses = 0
     for node in ast.find_all((nodes.Getitem, nodes.Getattr)):
         target = node.node
         if isinstance(target, nodes.Name) and target.name == "source":
             if isinstance(node, nodes.Getattr):
                 items.add(node.attr)
+                static_uses += 1
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                 items.add(node.arg.value)
-    return names, items
+                static_uses += 1
+    all_uses = sum(1 for node in ast.find_all(nodes.Name) if node.name == "source" and node.ctx == "load")
+    return names, items, all_uses > static_uses
+
+
+CACHE_LIMIT = 20000
+_IMPURE = frozenset(["lipsum", "cycler", "joiner", "range", "namespace", "random", "shuffle"])
 
 
 class ExpressionRule(Rule):
+    """A template over the source object's attributes. Results are memoised on the values of the attributes the
+    template reads (expressions are pure), so "<< Department >> staff" over 100,000 people renders a few times."""
     kind = "expression"
-    __slots__ = ("text", "_compiled", "_native", "variables")
+    __slots__ = ("text", "_compiled", "_native", "variables", "_keys", "_cache")
 
     def __init__(self, name, text):
         super(ExpressionRule, self).__init__(name)
         self.text = text
         try:
             ast = ENV.parse(text)
-            names, items = _expression_variables(ast)
+            names, items, dynamic = _expression_variables(ast)
         except TemplateSyntaxError as exc:
             raise ConfigError("Rule %s: the expression %r is not valid: %s"
                               % (name, text, exc.message), option=name)
         self.variables = (names - EXPRESSION_GLOBALS) | items
+        impure = dynamic or any(n.name in _IMPURE for n in ast.find_all((nodes.Name, nodes.Filter)))
+        self._keys = None if impure else tuple(sorted(self.variables))
+        self._cache = {}
         single = _SINGLE_EXPRESSION_RE.match(text)
         try:
             if single and not _NESTED_RE.search(single.group("expr")):
@@ -282,6 +312,32 @@ class ExpressionRule(Rule):
         return set(self.variables)
 
     def evaluate(self, obj, context=None):
+        keys = self._keys
+        if keys is not None:
+            key = tuple([_freeze(obj.get(k)) for k in keys])
+            try:
+                found = self._cache.get(key, _MISSING)
+            except TypeError:           # an unhashable value: evaluate without the cache
+                found = key = _MISSING
+            if found is not _MISSING:
+                if isinstance(found, RuleError):
+                    raise found
+                return _thaw(found)
+            value = _MISSING
+            try:
+                value = self._evaluate(obj, context)
+            except RuleError as exc:
+                value = exc
+                raise
+            finally:
+                if key is not _MISSING and value is not _MISSING:
+                    if len(self._cache) >= CACHE_LIMIT:
+                        self._cache.clear()
+                    self._cache[key] = _freeze(value) if not isinstance(value, RuleError) else value
+            return value
+        return self._evaluate(obj, context)
+
+    def _evaluate(self, obj, context=None):
         variables = context if context is not None else expression_context(obj)
         try:
             if self._native:
@@ -352,6 +408,25 @@ class ReferenceRule(Rule):
         if self.lookup:
             out["lookup"] = self.lookup
         return out
+
+
+_MISSING = object()
+
+
+def _freeze(value):
+    if isinstance(value, list):
+        return ("\x00list",) + tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return ("\x00dict",) + tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def _thaw(value):
+    if isinstance(value, tuple) and value and value[0] == "\x00list":
+        return [_thaw(v) for v in value[1:]]
+    if isinstance(value, tuple) and value and value[0] == "\x00dict":
+        return dict((k, _thaw(v)) for k, v in value[1:])
+    return value
 
 
 def expression_context(obj):

@@ -63,6 +63,8 @@ def _scalar(value, spec):
 def normalize(value, spec):
     """The comparable form of ``value`` for attribute ``spec`` (an AttributeSpec or None): None, a scalar, or a tuple
     (multi-valued: sorted unless ordered). Raises ValueError_ when a value does not fit the type."""
+    if value.__class__ is str and (spec is None or spec.plain):      # the common case, kept fast
+        return value if value != "" else None
     if empty(value):
         return None
     if spec is not None and spec.multi_valued:

@@ -275,3 +275,65 @@ def test_bad_rule_fails_before_reading(env):
         env.run(params)
     assert "Titel" in exc.value.msg
     assert env.graph.log == []                  # not even a read
+
+
+def test_group_workflow_fills_members_from_a_member_column(env, tmp_path):
+    env.run(hr_params(memberships=[]))
+    groups_file = tmp_path / "groups.csv"
+    groups_file.write_text("Group,Description,Members\nProject X,Secret,E1;E2\nProject Y,,E3; E9\n")
+    env.store.put_connection("groups_file", "csv", {"path": str(groups_file), "key": ["Group"]})
+    params = {
+        "name": "groups",
+        "source": {"connection": "groups_file", "object_type": "row"},
+        "target": {"connection": "contoso", "object_type": "group"},
+        "match": [{"source": "Group", "target": "displayName"}],
+        "steps": {"create": {"attributes": {"displayName": "Group"}},
+                  "update": {"attributes": {"description": "Description",
+                                            "members": {"reference": "Members", "lookup": "employeeId",
+                                                        "separator": ";"}}}},
+    }
+    result = env.run(params)
+    assert result["summary"]["created"] == 2
+    assert any("E9" in w for w in result["reference_warnings"])
+    ids = dict((u["employeeId"], u["id"]) for u in env.graph.users.values())
+    groups = dict((g["displayName"], g) for g in env.graph.groups.values())
+    assert groups["Project X"]["securityEnabled"] is True and groups["Project X"]["mailNickname"] == "Project-X"
+    assert sorted(env.graph.members[groups["Project X"]["id"]]) == sorted([ids["E1"], ids["E2"]])
+    assert env.graph.members[groups["Project Y"]["id"]] == [ids["E3"]]
+    groups_file.write_text("Group,Description,Members\nProject X,Secret,E2;E4\nProject Y,,E3; E9\n")
+    result = env.run(params)
+    plan = result["plan"]["update"]
+    assert plan[0]["changes"]["members"] == {"add": ["di.lead@contoso.example"], "remove": ["ada.boss@contoso.example"]}
+    assert sorted(env.graph.members[groups["Project X"]["id"]]) == sorted([ids["E2"], ids["E4"]])
+    assert env.run(params)["changed"] is False
+
+
+def test_missing_or_empty_source_file_is_an_error_not_an_empty_source(env):
+    from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
+    env.run(hr_params())
+    env.hr.write_text("")
+    with pytest.raises(IdsyncError) as exc:
+        env.run(hr_params())
+    assert "has no header row" in exc.value.msg
+    env.hr.unlink()
+    with pytest.raises(IdsyncError) as exc:
+        env.run(hr_params())
+    assert "does not exist" in exc.value.msg
+    assert all(u["accountEnabled"] for u in env.graph.users.values())
+
+
+def test_a_returning_person_is_enabled_again_but_others_disabled_by_hand_are_not(env):
+    env.run(hr_params())
+    ids = dict((u["employeeId"], u["id"]) for u in env.graph.users.values())
+    env.graph.users[ids["E3"]]["accountEnabled"] = False          # an admin locked E3 by hand
+    env.write_hr([p for p in PEOPLE if not p.startswith("E2,")])
+    result = env.run(hr_params())
+    assert result["summary"]["deprovisioned"] == 1
+    assert env.graph.users[ids["E2"]]["accountEnabled"] is False
+    env.write_hr(PEOPLE)                                          # E2 is back
+    result = env.run(hr_params())
+    changes = dict((u["object"], u["changes"]) for u in result["plan"]["update"])
+    assert changes == {"bob.rep@contoso.example": {"accountEnabled": {"before": False, "after": True}}}
+    assert env.graph.users[ids["E2"]]["accountEnabled"] is True
+    assert env.graph.users[ids["E3"]]["accountEnabled"] is False  # not this workflow's doing: left alone
+    assert env.run(hr_params())["changed"] is False
