@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Generate the bundled demo HR export (playbooks/files/hr_people.csv) deterministically.
 
 Run once and commit the output; tests and the benchmark generate their own larger files with the same function.
@@ -35,16 +34,18 @@ def generate(count, seed=42, start_id=100000):
            "Title": "Chief Executive Officer", "ManagerID": "", "City": "Copenhagen", "Country": "DK", "Status": "Active"}
     people.append(ceo)
     managers = {}
+    names_taken = {(ceo["FirstName"], ceo["LastName"])}
     for index in range(1, count):
         department = rng.choice(sorted(DEPARTMENTS))
         city, country = rng.choice(CITIES)
         leads = managers.setdefault(department, [])
         is_lead = len(leads) < 1 + index // 60
         manager = ceo["EmployeeID"] if not leads else rng.choice(leads)
+        first, last = _unused_name(rng, names_taken)
         person = {
             "EmployeeID": str(start_id + index),
-            "FirstName": rng.choice(FIRST),
-            "LastName": rng.choice(LAST),
+            "FirstName": first,
+            "LastName": last,
             "Department": department,
             "Title": f"Head of {department}" if not leads else rng.choice(DEPARTMENTS[department]),
             "ManagerID": manager,
@@ -56,6 +57,15 @@ def generate(count, seed=42, start_id=100000):
             leads.append(person["EmployeeID"])
         people.append(person)
     return people
+
+
+def _unused_name(rng, taken):
+    """A first/last name pair nobody has yet, so the demo's first.last UPN rule never collides."""
+    while True:
+        name = (rng.choice(FIRST), rng.choice(LAST))
+        if name not in taken:
+            taken.add(name)
+            return name
 
 
 def write(people, stream):

@@ -258,9 +258,16 @@ options:
       - How many JSON C($batch) requests (of up to 20 writes each) are sent to Microsoft Graph at once.
     type: int
     default: 4
+  connection_secrets:
+    description:
+      - Secrets the store never keeps, per connection name, for example a C(client_secret) for a connection saved
+        with client secret authentication, or the C(private_key_passphrase) of an encrypted key. Keys are auth option
+        names (C(client_secret), C(private_key_passphrase), C(access_token)); see the examples.
+    type: dict
   plan_limit:
     description:
-      - Return at most this many entries per list of RV(plan) (the summary still counts everything). Default is all.
+      - Return at most this many entries per list of RV(plan) (the summary still counts everything).
+      - Default is the whole plan in check mode, and the first 1000 entries of each list when the run is applied.
     type: int
 attributes:
   check_mode:
@@ -333,6 +340,18 @@ EXAMPLES = r"""
       deprovision: {action: delete}
     delta: true
 
+- name: A connection saved with client secret authentication gets its secret at run time
+  idsync.entra.sync:
+    name: contractors
+    source: {connection: contractors_file, object_type: row}
+    target: {connection: fabrikam, object_type: user}
+    match: [{source: Email, target: mail}]
+    steps:
+      update: {attributes: {companyName: Company}}
+    connection_secrets:
+      fabrikam:
+        client_secret: "{{ vault_fabrikam_secret }}"
+
 - name: Plan only
   idsync.entra.sync:
     name: hr_to_entra
@@ -377,6 +396,10 @@ plan:
     deprovision: {description: "Objects to deprovision: object, id, action, changes.", type: list, elements: dict}
     groups_create: {description: Groups to create., type: list, elements: dict}
     memberships: {description: "Membership changes per group: group, id, add, remove.", type: list, elements: dict}
+plan_truncated:
+  description: Whether RV(plan) holds only the first O(plan_limit) entries of a list.
+  returned: always
+  type: bool
 errors:
   description: One entry per failed object (C(object), C(error), and C(rule), C(source), C(id), C(step) when known).
   returned: always
@@ -405,6 +428,11 @@ deletion_threshold:
   description: The safety check (deprovisions planned, limit, whether it was exceeded or forced).
   returned: always
   type: dict
+msg:
+  description: One line summing the run up.
+  returned: always
+  type: str
+  sample: "hr_to_entra: created 2, updated 1, deprovisioned 0, unchanged 297, failed 0"
 run_id:
   description: Id of the run in the run history (not in check mode).
   returned: when the run was applied
@@ -473,6 +501,7 @@ def argument_spec():
         force_deletes=dict(type="bool", default=False),
         max_in_flight=dict(type="int", default=4),
         plan_limit=dict(type="int"),
+        connection_secrets=dict(type="dict", no_log=True),
     )
 
 
@@ -486,7 +515,7 @@ def _lines(values):
             out.append("%s:" % key)
             out.extend("  - %s" % (item,) for item in value)
         else:
-            out.append("%s: %s" % (key, value))
+            out.append("%s: %s" % (key, "(none)" if value is None else value))
     return "\n".join(out) + "\n"
 
 
@@ -536,6 +565,18 @@ def build_diff(plan, workflow_name):
     return diffs
 
 
+def summary_sentence(result, check_mode):
+    """``hr_to_entra: created 2, updated 1, deprovisioned 0, unchanged 297, failed 0 (memberships +2 -1)``."""
+    s = result.get("summary") or {}
+    text = "%s%s: created %d, updated %d, deprovisioned %d, unchanged %d, failed %d" % (
+        result.get("workflow"), " (plan)" if check_mode else "", s.get("created", 0), s.get("updated", 0),
+        s.get("deprovisioned", 0), s.get("unchanged", 0), s.get("failed", 0))
+    if s.get("membership_added") or s.get("membership_removed") or s.get("groups_created"):
+        text += " (memberships +%d -%d, groups created %d)" % (
+            s.get("membership_added", 0), s.get("membership_removed", 0), s.get("groups_created", 0))
+    return text
+
+
 def main():
     module = IdsyncModule(argument_spec=argument_spec(), graph=False, supports_check_mode=True)
     if not HAS_JINJA2:
@@ -548,6 +589,7 @@ def main():
         module.fail_from(exc)
     if module._diff:
         result["diff"] = build_diff(result.get("plan") or {}, module.params["name"])
+    result["msg"] = summary_sentence(result, module.check_mode)
     errors = result.get("errors") or []
     if errors:
         first = errors[0]
@@ -556,7 +598,8 @@ def main():
             result.get("failed_objects", len(errors)),
             " (nothing was written: check mode)" if module.check_mode else ", everything else was applied",
             where, first.get("error"))
-        module.fail_json(msg=msg, **result)
+        result["msg"] = msg
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -326,3 +326,34 @@ def test_group_members_from_a_member_list_column(env):
     env.admin.reset_stats()
     run = env.run(options)
     assert run.task("sync")["changed"] is False and env.admin.stats()["writes"] == 0
+
+
+def test_deprovision_by_delete_and_by_set(env):
+    write_people(env.hr, PEOPLE)
+    assert env.run(env.options()).rc == 0
+    users = env.users()
+    # set: leavers keep their account but are marked and disabled
+    write_people(env.hr, [p for p in PEOPLE if p["EmployeeID"] != "E1"])
+    options = env.options()
+    options["steps"]["deprovision"] = {"action": "disable", "set": {"department": "Leavers", "jobTitle": None}}
+    run = env.run(options, diff=True)
+    assert run.rc == 0, run
+    change = run.task("sync")["plan"]["deprovision"][0]
+    assert change["action"] == "disable" and change["changes"] == {
+        "accountEnabled": {"before": True, "after": False},
+        "department": {"before": "Sales", "after": "Leavers"},
+        "jobTitle": {"before": "Rep", "after": None}}
+    after = env.users()["E1"]
+    assert (after["accountEnabled"], after["department"], after.get("jobTitle")) == (False, "Leavers", None)
+    assert env.run(options).task("sync")["changed"] is False
+    # delete: the user goes to the recycle bin (restorable for 30 days)
+    write_people(env.hr, [p for p in PEOPLE if p["EmployeeID"] not in ("E1", "E2")])
+    options["steps"]["deprovision"] = {"action": "delete"}
+    run = env.run(options)
+    assert run.rc == 0, run
+    assert sorted(d["object"] for d in run.task("sync")["plan"]["deprovision"]) == sorted(
+        ["zoe.aeroskobing@" + env.domain, "bob.o'brien@" + env.domain])
+    assert sorted(env.users()) == ["E3"]
+    deleted = env.admin.list("/directory/deletedItems/microsoft.graph.user", {"$select": "id"})
+    assert set(u["id"] for u in deleted) >= {users["E1"]["id"], users["E2"]["id"]}
+    assert env.run(options).task("sync")["changed"] is False

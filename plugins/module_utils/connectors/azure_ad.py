@@ -321,6 +321,11 @@ class AzureAdConnector(Connector):
             elif "manager" in item:
                 manager = item.get("manager")
                 obj["manager"] = manager.get("id") if isinstance(manager, dict) else manager
+            else:
+                # A user in a delta page carries manager@delta whenever it has a manager (as the emulator does;
+                # Graph's documentation is not explicit): none means none. At worst this costs one redundant,
+                # idempotent manager write for a user that changed.
+                obj["manager"] = None
         if "members" in names and "members@delta" in item:
             members = obj.get("members") or []
             present = dict((m, None) for m in members)

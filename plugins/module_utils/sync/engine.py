@@ -23,6 +23,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.sync.plan import Plan
 from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import check_deletion_threshold
 
 MAX_RECORDED_ERRORS = 200
+APPLIED_PLAN_LIMIT = 1000
 
 
 def state_scope(workflow_name):
@@ -127,6 +128,15 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
                 target_columns.append(name)
     target_context = dict(common, endpoint={"multi_valued": wf.target.multi_valued}, side="target",
                           columns=target_columns)
+    secrets = params.get("connection_secrets") or {}
+    unknown = sorted(set(secrets) - set([wf.source.connection, wf.target.connection]))
+    if unknown:
+        raise ConfigError("connection_secrets: %s is neither the source nor the target connection"
+                          % ", ".join(unknown), option="connection_secrets")
+    if secrets.get(wf.source.connection):
+        source_context["auth_overrides"] = dict(secrets[wf.source.connection])
+    if secrets.get(wf.target.connection):
+        target_context["auth_overrides"] = dict(secrets[wf.target.connection])
     run.source = source = factory(source_record, source_context)
     run.target = target = factory(target_record, target_context)
     source.check_object_type(wf.source.object_type)
@@ -214,9 +224,14 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     if groups is not None:
         reads["groups"] = {"objects": len(groups)}
     limit = params.get("plan_limit")
+    if limit is None and not check_mode:
+        limit = APPLIED_PLAN_LIMIT        # check mode returns the whole plan; an applied run its first entries
+    counts = (len(plan.creates), len(plan.updates), len(plan.deprovisions), len(plan.group_creates),
+              len(plan.memberships))
     result = {
         "workflow": wf.name,
         "plan": plan.to_result(reference_attributes, limit=limit),
+        "plan_truncated": limit is not None and max(counts) > limit,
         "notes": notes,
         "reads": reads,
         "reference_warnings": plan.warnings[:MAX_RECORDED_ERRORS],

@@ -337,3 +337,26 @@ def test_a_returning_person_is_enabled_again_but_others_disabled_by_hand_are_not
     assert env.graph.users[ids["E2"]]["accountEnabled"] is True
     assert env.graph.users[ids["E3"]]["accountEnabled"] is False  # not this workflow's doing: left alone
     assert env.run(hr_params())["changed"] is False
+
+
+def test_delta_sees_a_manager_removed_elsewhere(env):
+    params = hr_params(delta=True)
+    env.run(params)
+    env.run(params)
+    bob = env.by_upn()["bob.rep@contoso.example"]
+    del env.graph.manager[bob["id"]]
+    env.graph.changes.append(("user", bob["id"]))
+    result = env.run(params)
+    assert [u["changes"] for u in result["plan"]["update"]] == [
+        {"manager": {"before": None, "after": "ada.boss@contoso.example"}}]
+    assert bob["id"] in env.graph.manager
+
+
+def test_connection_secrets_reach_only_their_connector(env):
+    from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
+    env.run(hr_params(connection_secrets={"contoso": {"client_secret": "s3cret"}}), check_mode=True)
+    by_side = dict((c["side"], c) for c in env.contexts[-2:])
+    assert by_side["target"]["auth_overrides"] == {"client_secret": "s3cret"}
+    assert "auth_overrides" not in by_side["source"]
+    with pytest.raises(ConfigError):
+        env.run(hr_params(connection_secrets={"other": {"client_secret": "x"}}), check_mode=True)
