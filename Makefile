@@ -41,7 +41,7 @@ build: venv
 	$(BIN)/ansible-galaxy collection build --force --output-path build .
 
 demo: install
-	$(BIN)/python tests/emulator/run_demo.py
+	$(BIN)/python tools/demo.py
 
 unit: install
 	$(BIN)/python -m pytest tests/unit -q

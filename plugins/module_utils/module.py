@@ -32,6 +32,8 @@ AUTH_OPTIONS = (
     "certificate_thumbprint", "client_secret", "access_token", "tenant_environment", "authority_host",
     "graph_endpoint", "ca_path",
 )
+# Options that name a saved connection whose settings fill the auth options above.
+CONNECTION_OPTIONS = ("connection", "store")
 
 
 def auth_argument_spec():

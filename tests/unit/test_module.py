@@ -9,7 +9,7 @@ from ansible.module_utils.common.text.converters import to_bytes
 from idsync_testlib import Reply, ScriptedServer, TLSPki, graph_error, make_jwt
 from ansible_collections.idsync.entra.plugins.module_utils.errors import AuthError, GraphError
 from ansible_collections.idsync.entra.plugins.module_utils.module import (
-    AUTH_OPTIONS, IdsyncModule, auth_argument_spec, build_diff,
+    AUTH_OPTIONS, CONNECTION_OPTIONS, IdsyncModule, auth_argument_spec, build_diff,
 )
 from ansible_collections.idsync.entra.plugins.modules import tenant_info
 
@@ -47,7 +47,7 @@ def test_auth_spec_matches_doc_fragment():
     from ansible_collections.idsync.entra.plugins.doc_fragments.auth import ModuleDocFragment
     doc = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)["options"]
     spec = auth_argument_spec()
-    assert set(doc) == set(spec) == set(AUTH_OPTIONS)
+    assert set(doc) == set(spec) == set(AUTH_OPTIONS) | set(CONNECTION_OPTIONS)
     for name, option in spec.items():
         assert doc[name]["type"] == option["type"], name
         assert doc[name].get("default") == option.get("default"), name
