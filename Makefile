@@ -55,8 +55,11 @@ integration: install
 sanity: install build
 	tests/sanity/run.sh
 
+# Two workers: the integration tests are mostly ansible-playbook start-up, which a second core halves.
+PYTEST_WORKERS ?= 2
+
 test: install build
-	$(BIN)/python -m pytest tests/unit tests/conformance tests/integration -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/unit tests/conformance tests/integration -q -p no:cacheprovider -n $(PYTEST_WORKERS) --durations=15
 	tests/sanity/run.sh
 
 emulator: install

@@ -127,6 +127,8 @@ def show(output):
             print(f"  {line.split(':')[0]:8} {task}")
         elif '"msg":' in line:
             print("  => " + json.loads("{" + line.strip() + "}")["msg"])
+        elif line.startswith("--- before: "):
+            print("   " + line[len("--- before: "):])
         elif line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
             print("     " + line)
         elif line.startswith("localhost") and "changed=" in line:

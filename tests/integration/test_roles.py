@@ -510,6 +510,15 @@ def test_rotation_keeps_a_working_credential(emulator, tmp_path):
     shutil.copyfile(key_path, old_key)
     assert "access_token" in certificate_token(emulator, app_id, old_key, old_thumbprint)
 
+    # Rotation in check mode reports the new certificate and changes nothing (no .next files, nothing in Graph).
+    dump, files, rows = emulator.admin("GET", "dump"), files_under(tmp_path / "out"), store_connections(store)
+    check = run_role(tmp_path / "run", AUTO_PLAYBOOK, dict(variables, auto_configuration_rotate_certificate=True),
+                     "--check", "--diff")
+    assert check.rc == 0, check
+    assert check.find("Create the next connector certificate")["changed"] is True
+    assert emulator.admin("GET", "dump") == dump
+    assert files_under(tmp_path / "out") == files and store_connections(store) == rows
+
     watcher = RotationWatcher(emulator, app_id, store, CONNECTION)
     watcher.start()
     try:
@@ -564,18 +573,24 @@ def test_rotation_keeps_a_working_credential(emulator, tmp_path):
 
 def test_roles_succeed_with_replication_delay_and_throttling(emulator, tmp_path):
     emulator.admin("PUT", "settings", {"replication_delay_ms": 3000, "throttling": True})
-    # Throttled answers (429 + Retry-After) on the calls each step depends on, once each.
+    # Throttled answers (429 + Retry-After) on the writes each step depends on, once each ...
     for method, path in (("POST", r"/applications$"), ("POST", r"/servicePrincipals$"),
                          ("POST", r"/appRoleAssignedTo$"), ("GET", r"/organization$")):
         emulator.admin("POST", "faults", {"path": path, "method": method, "status": 429, "count": 1, "retry_after": 1})
+    # ... and Graph unavailable for longer than one "Test connection" retries (6 attempts): the role's own
+    # test-retry loop (auto_configuration_test_retries / _delay) has to carry the run through.
+    emulator.admin("POST", "faults", {"path": r"/organization$", "method": "GET", "status": 503, "count": 6,
+                                      "retry_after": 0})
     variables = auto_vars(emulator, tmp_path / "out", auto_configuration_test_delay=2)
     run = run_role(tmp_path / "run", AUTO_PLAYBOOK, variables)
     assert run.rc == 0, run
     fact = run.fact()
     assert fact["test"]["ok"] is True, fact
+    assert run.find("Save and test connection")["attempts"] >= 2, run.find("Save and test connection")
     stats = emulator.admin("GET", "stats")
-    assert stats["faults"] >= 4, stats  # every injected 429 was met, and retried through
-    assert emulator.admin("GET", "settings")["replication_delay_ms"] == 3000
+    assert stats["faults"] >= 10, stats  # every injected fault was met, and retried through
+    settings = emulator.admin("GET", "settings")
+    assert settings["replication_delay_ms"] == 3000 and settings["throttling"] is True, settings
     claims = token_claims(certificate_token(emulator, fact["application_id"],
                                             variables["auto_configuration_private_key_path"],
                                             fact["certificate_thumbprint"]))
