@@ -45,7 +45,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
-from ansible_collections.idsync.entra.plugins.module_utils import consistency, odata
+from ansible_collections.idsync.entra.plugins.module_utils import certs, consistency, odata
 
 
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -121,12 +121,8 @@ class PublicCertificate(object):
         self.thumbprint = hashlib.sha1(der).hexdigest().upper()
         cert = x509.load_der_x509_certificate(der)
         self.subject = cert.subject.rfc4514_string()
-        try:
-            self.not_before = cert.not_valid_before_utc
-            self.not_after = cert.not_valid_after_utc
-        except AttributeError:  # cryptography < 42
-            self.not_before = cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
-            self.not_after = cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+        self.not_before = certs.certificate_time(cert, "not_valid_before")
+        self.not_after = certs.certificate_time(cert, "not_valid_after")
 
     @property
     def display_name(self):

@@ -112,7 +112,8 @@ def _read(path, option):
         raise ConfigError("Cannot read {0} '{1}': {2}.".format(option, path, exc.strerror or exc), option=option)
 
 
-def _utc(cert, name):
+def certificate_time(cert, name):
+    """``not_valid_before`` / ``not_valid_after`` of ``cert`` as an aware UTC datetime, on any cryptography."""
     value = getattr(cert, name + "_utc", None)
     if value is None:  # cryptography < 42
         value = getattr(cert, name).replace(tzinfo=datetime.timezone.utc)
@@ -220,8 +221,8 @@ def load_certificate(certificate_path, private_key_path=None, passphrase=None):
         private_key_pem=private_key_pem,
         thumbprint_sha1=binascii.hexlify(cert.fingerprint(hashes.SHA1())).decode("ascii").upper(),
         thumbprint_sha256=binascii.hexlify(cert.fingerprint(hashes.SHA256())).decode("ascii").upper(),
-        not_before=_utc(cert, "not_valid_before"),
-        not_after=_utc(cert, "not_valid_after"),
+        not_before=certificate_time(cert, "not_valid_before"),
+        not_after=certificate_time(cert, "not_valid_after"),
         subject=cert.subject.rfc4514_string(),
         certificate_der_b64=binascii.b2a_base64(der).decode("ascii").strip(),
         key_path=key_path,

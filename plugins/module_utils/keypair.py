@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
+from ansible_collections.idsync.entra.plugins.module_utils.certs import certificate_time, key_matches_certificate
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 
 KEY_MODE = 0o600
@@ -57,13 +58,6 @@ def _utcnow():
 
 def _iso(value):
     return value.astimezone(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _utc(cert, name):
-    value = getattr(cert, name + "_utc", None)
-    if value is None:  # cryptography < 42
-        value = getattr(cert, name).replace(tzinfo=datetime.timezone.utc)
-    return value
 
 
 def parse_subject(text):
@@ -97,13 +91,6 @@ def _public_der(key):
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def _key_matches(cert, key):
-    try:
-        return _public_der(cert.public_key()) == _public_der(key.public_key())
-    except Exception:  # pylint: disable=broad-except
-        return False
-
-
 def certificate_facts(cert, key_type=None, key_size=None):
     if key_type is None:
         key_type, key_size = describe_key(cert.public_key())
@@ -111,8 +98,8 @@ def certificate_facts(cert, key_type=None, key_size=None):
     return {
         "thumbprint": binascii.hexlify(cert.fingerprint(hashes.SHA1())).decode("ascii").upper(),
         "thumbprint_sha256": binascii.hexlify(cert.fingerprint(hashes.SHA256())).decode("ascii").upper(),
-        "not_before": _iso(_utc(cert, "not_valid_before")),
-        "not_after": _iso(_utc(cert, "not_valid_after")),
+        "not_before": _iso(certificate_time(cert, "not_valid_before")),
+        "not_after": _iso(certificate_time(cert, "not_valid_after")),
         "subject": cert.subject.rfc4514_string(),
         "key_type": key_type,
         "key_size": key_size,
@@ -304,7 +291,7 @@ def _pfx_current(pfx_path, cert, passphrase):
         return False, "the PFX at %s cannot be opened with the given passphrase" % pfx_path
     if pfx_cert is None or key is None or pfx_cert.fingerprint(hashes.SHA256()) != cert.fingerprint(hashes.SHA256()):
         return False, "the PFX at %s holds another certificate" % pfx_path
-    if not _key_matches(pfx_cert, key):
+    if not key_matches_certificate(pfx_cert, key):
         return False, "the PFX at %s holds a mismatched key" % pfx_path
     return True, None
 
@@ -403,11 +390,11 @@ def ensure_certificate(params, check_mode=False, now=None):
         regenerate = "force: true"
     elif existing.problem:
         regenerate = existing.problem
-    elif not _key_matches(existing.cert, existing.key):
+    elif not key_matches_certificate(existing.cert, existing.key):
         regenerate = "the private key at %s does not match the certificate at %s" % (key_path, cert_path)
     else:
         have_type, have_size = describe_key(existing.key)
-        not_after = _utc(existing.cert, "not_valid_after")
+        not_after = certificate_time(existing.cert, "not_valid_after")
         if (have_type, have_size) != (key_type, key_size):
             regenerate = "the key is %s %s, wanted %s %s" % (have_type, have_size, key_type, key_size)
         elif existing.cert.subject != subject:
@@ -416,8 +403,8 @@ def ensure_certificate(params, check_mode=False, now=None):
             regenerate = "the certificate expired on %s" % _iso(not_after)
         elif not_after - now <= datetime.timedelta(days=renew_before):
             regenerate = "the certificate expires on %s, within renew_before_days (%d)" % (_iso(not_after), renew_before)
-        elif _utc(existing.cert, "not_valid_before") > now + BACKDATE:
-            regenerate = "the certificate is not valid before %s" % _iso(_utc(existing.cert, "not_valid_before"))
+        elif certificate_time(existing.cert, "not_valid_before") > now + BACKDATE:
+            regenerate = "the certificate is not valid before %s" % _iso(certificate_time(existing.cert, "not_valid_before"))
 
     reasons = []
     writes = []  # (path, bytes or None when only the mode changes, mode)

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from ansible_runner import COLLECTIONS, VENV_BIN, ansible_env, run_playbook
-from conftest import ORGANIZATION_READ_ALL, USER_READ_ALL, run_adhoc
+from adhoc_support import ORGANIZATION_READ_ALL, USER_READ_ALL, run_adhoc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from idsync_testlib import cert_pem, key_pem, make_cert, write  # noqa: E402
