@@ -586,7 +586,7 @@ def test_rotation_keeps_a_working_credential(emulator, tmp_path):
 
 def test_roles_succeed_with_replication_delay_and_throttling(emulator, tmp_path):
     emulator.admin("PUT", "settings", {"replication_delay_ms": 3000, "throttling": True})
-    # Throttled answers (429 + Retry-After) on the writes each step depends on, once each ...
+    # Throttled answers (429 + Retry-After) on the calls each step depends on, once each ...
     for method, path in (("POST", r"/applications$"), ("POST", r"/servicePrincipals$"),
                          ("POST", r"/appRoleAssignedTo$"), ("GET", r"/organization$")):
         emulator.admin("POST", "faults", {"path": path, "method": method, "status": 429, "count": 1, "retry_after": 1})
