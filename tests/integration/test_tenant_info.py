@@ -179,3 +179,26 @@ def test_ansible_doc_renders(tmp_path):
             "required_permissions"} <= set(options)
     assert doc["return"]["granted_permissions"]["type"] == "list"
     assert os.path.isdir(str(COLLECTIONS))
+
+
+@needs_emulator
+def test_named_connection_fills_the_auth_options(tmp_path, emulator, emulator_auth, graph_admin):
+    path, der, thumb = make_pem(tmp_path, "itest-connection")
+    app = graph_admin.create_certificate_app(der, roles=(ORGANIZATION_READ_ALL,))
+    store = str(tmp_path / "store.db")
+    save = dict(emulator_auth, name="contoso", connector="azure_ad", application_id=app["appId"],
+                certificate_path=path, store=store)
+    tasks = [
+        {"name": "save", "idsync.entra.connection": save},
+        {"name": "info", "idsync.entra.tenant_info": {"connection": "contoso", "store": store}},
+        {"name": "unknown", "idsync.entra.tenant_info": {"connection": "nosuch", "store": store},
+         "ignore_errors": True},
+    ]
+    run = run_playbook(tmp_path, tasks)
+    assert run.rc == 0, run
+    info = run.task("info")
+    assert info["tenant_id"] == emulator.tenant_id
+    assert info["credential"] == dict(info["credential"], type="certificate", client_id=app["appId"], thumbprint=thumb)
+    assert info["granted_permissions"] == ["Organization.Read.All"]
+    unknown = run.task("unknown")
+    assert unknown["_status"] == "failed" and "nosuch" in unknown["msg"] and store in unknown["msg"]
