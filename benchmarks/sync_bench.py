@@ -338,6 +338,10 @@ class Bench(object):
         s = row.extra["sustained"]
         log("      accepted writes: %d in %.1f s = %.1f writes/s = %.0f %% of the %.0f writes/s limit (overall)" % (
             row.accepted_writes, row.wall, row.write_rate, 100 * row.write_rate / WRITE_LIMIT, WRITE_LIMIT))
+        if row.throttled:
+            log("      429 answers: %d, i.e. %.2f write attempts per accepted write; client retries %s" % (
+                row.throttled, float(row.writes) / max(1, row.accepted_writes),
+                ((row.result.get("stats") or {}).get("target") or {}).get("retries")))
         if s:
             log("      sustained phase (from the first 429 to the end, %.1f s): %d writes = %.1f writes/s = %.0f %% of "
                 "the limit" % (s["seconds"], s["writes"], s["rate"], 100 * s["rate"] / WRITE_LIMIT))
@@ -425,6 +429,8 @@ def markdown(bench, args):
             s = row.extra.get("sustained")
             if s:
                 rate += "; sustained %.1f (%.0f %%)" % (s["rate"], 100 * s["rate"] / WRITE_LIMIT)
+            elif not row.throttled:
+                rate += "; never throttled: all within the 3,000-write burst"
         failed = "-" if row.failed is None else str(row.failed)
         lines.append("| %s | %s | %.2f s | %d | %s | %s | %s |" % (
             row.scenario, "{:,}".format(row.users), row.wall, row.requests, writes, rate, failed))
