@@ -447,6 +447,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.sync.engine import De
 from ansible_collections.idsync.entra.plugins.module_utils.sync.report import build_diff, failure_message, summary_sentence
 from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import HAS_JINJA2, JINJA2_IMPORT_ERROR
 
+
 def _endpoint_options(source):
     options = dict(
         connection=dict(type="str", required=True),
