@@ -1117,3 +1117,19 @@ class AppRegistration(object):
                     item.pop(key, None)
             result.append(item)
         return result
+
+
+# Options of the controller-side admin sign-in (doc fragment idsync.entra.admin_sign_in).
+ADMIN_SIGN_IN_SPEC = dict(
+    admin_sign_in=dict(type="str", choices=["credentials", "device_code"], default="credentials"),
+    device_code_client_id=dict(type="str", default="14d82eec-204b-4c2f-b7e8-296a70dab67e"),
+    device_code_timeout=dict(type="int", default=900),
+)
+
+
+def require_admin_token(module, module_name):
+    """With admin_sign_in=device_code the action plugin must have signed in and passed ``access_token``."""
+    if module.params["admin_sign_in"] == "device_code" and not module.params.get("access_token"):
+        module.fail_json(msg="admin_sign_in=device_code runs on the controller, in the %s action plugin, which did "
+                             "not run for this task: call the module by its name %s, or pass access_token."
+                             % (module_name, module_name))

@@ -277,15 +277,8 @@ changes:
 
 from ansible_collections.idsync.entra.plugins.module_utils.module import IdsyncModule
 from ansible_collections.idsync.entra.plugins.module_utils.applications import (
-    AppRegistration, SIGN_IN_AUDIENCES,
+    ADMIN_SIGN_IN_SPEC, AppRegistration, SIGN_IN_AUDIENCES, require_admin_token,
 )
-
-ADMIN_SIGN_IN_SPEC = dict(
-    admin_sign_in=dict(type="str", choices=["credentials", "device_code"], default="credentials"),
-    device_code_client_id=dict(type="str", default="14d82eec-204b-4c2f-b7e8-296a70dab67e"),
-    device_code_timeout=dict(type="int", default=900),
-)
-
 
 def main():
     argument_spec = dict(
@@ -309,10 +302,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    if params["admin_sign_in"] == "device_code" and not params.get("access_token"):
-        module.fail_json(msg="admin_sign_in=device_code runs on the controller, in the idsync.entra.app_registration "
-                             "action plugin, which did not run for this task: call the module by its name "
-                             "idsync.entra.app_registration, or pass access_token.")
+    require_admin_token(module, "idsync.entra.app_registration")
     with module.fail_on_error():
         tenant_id = module.graph.token_claims.get("tid") or module.endpoints.tenant_id
         logic = AppRegistration(module.graph, check_mode=module.check_mode, timeout=params["wait_timeout"],
