@@ -231,7 +231,7 @@ class GraphClient(object):
     def list(self, path, params=None, headers=None):
         return list(self.iter_items(path, params=params, headers=headers))
 
-    def batch(self, requests_, max_in_flight=1):
+    def batch(self, requests_, max_in_flight=1, retry_throttled=True):
         """Run requests through JSON ``$batch`` (20 per envelope) and return BatchResults in input order.
 
         Each request is a dict ``{method, url, body?, headers?, id?, dependsOn?}`` with ``url`` relative to
@@ -239,6 +239,10 @@ class GraphClient(object):
         ValueError). Items answered 429/503 (and 502/504 for idempotent methods) are re-sent after the largest
         ``Retry-After`` among them, together with the items that failed 424 because they depended on them.
         ``max_in_flight`` envelopes are sent concurrently.
+
+        ``retry_throttled=False`` hands items answered 429 back at once instead of re-sending them, for a caller
+        that paces a long stream of writes itself: per-envelope retries cannot see that their neighbours are
+        throttled too, so concurrent envelopes would keep overrunning the tenant's write budget together.
         """
         items = self._normalize_batch(requests_)
         if not items:
@@ -248,12 +252,12 @@ class GraphClient(object):
         if max_in_flight and max_in_flight > 1 and len(chunks) > 1:
             from concurrent.futures import ThreadPoolExecutor
             with ThreadPoolExecutor(max_workers=min(int(max_in_flight), len(chunks))) as pool:
-                for chunk_results in pool.map(self._run_chunk, chunks):
+                for chunk_results in pool.map(lambda chunk: self._run_chunk(chunk, retry_throttled), chunks):
                     for index, result in chunk_results:
                         results[index] = result
         else:
             for chunk in chunks:
-                for index, result in self._run_chunk(chunk):
+                for index, result in self._run_chunk(chunk, retry_throttled):
                     results[index] = result
         return results
 
@@ -459,7 +463,7 @@ class GraphClient(object):
             chunks.append(current)
         return chunks
 
-    def _run_chunk(self, chunk):
+    def _run_chunk(self, chunk, retry_throttled=True):
         final = {}
         for item in chunk:
             if item["method"] not in READ_METHODS:
@@ -505,6 +509,8 @@ class GraphClient(object):
                 final[item["id"]] = result
                 if status == 429:
                     self._count("throttled")
+                if status == 429 and not retry_throttled:
+                    continue
                 if status is not None and _retryable_status(status, item["method"] in IDEMPOTENT_METHODS):
                     retry_ids.add(item["id"])
                     seconds = parse_retry_after(result.headers)

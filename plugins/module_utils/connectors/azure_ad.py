@@ -478,7 +478,9 @@ class AzureAdConnector(Connector):
         while pending:
             wave = max(BATCH_SIZE, int(self._wave))
             take, rest = pending[:wave], pending[wave:]
-            results = self.graph.batch([batch[i] for i in take], max_in_flight=self.max_in_flight)
+            # 429s come straight back here, so one pace (the wave) governs every envelope in flight.
+            results = self.graph.batch([batch[i] for i in take], max_in_flight=self.max_in_flight,
+                                       retry_throttled=False)
             again = []
             wait = 0.0
             for position, result in zip(take, results):

@@ -143,7 +143,7 @@ class FakeGraph:
         return item
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def batch(self, requests, max_in_flight=1):
+    def batch(self, requests, max_in_flight=1, retry_throttled=True):
         results = []
         for start in range(0, len(requests), 20):
             self.stats["requests"] += 1

@@ -173,11 +173,11 @@ def test_interrupted_run_resumes_without_duplicates(env):
     original = env.graph.batch
     calls = {"n": 0}
 
-    def dying_batch(requests, max_in_flight=1):
+    def dying_batch(requests, **options):
         calls["n"] += 1
         if calls["n"] == 2:                   # after the creates, before the references
             raise Boom("killed")
-        return original(requests, max_in_flight)
+        return original(requests, **options)
 
     env.graph.batch = dying_batch
     with pytest.raises(Boom):
