@@ -280,6 +280,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.applications import (
     ADMIN_SIGN_IN_SPEC, AppRegistration, SIGN_IN_AUDIENCES, require_admin_token,
 )
 
+
 def main():
     argument_spec = dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),

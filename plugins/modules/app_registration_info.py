@@ -143,6 +143,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.applications import (
     ADMIN_SIGN_IN_SPEC, AppRegistration, require_admin_token,
 )
 
+
 def main():
     argument_spec = dict(
         app_id=dict(type="str", aliases=["application_id"]),
