@@ -95,3 +95,38 @@ class GraphAdmin:
             self.call("POST", "/servicePrincipals/{0}/appRoleAssignedTo".format(graph_sp["id"]),
                       {"principalId": sp["id"], "resourceId": graph_sp["id"], "appRoleId": role})
         return app
+
+
+class VerifyingSession(requests.Session):
+    """REQUESTS_CA_BUNDLE is set on these machines and would beat Session.verify: pass verify on every request."""
+
+    def __init__(self, ca_path):
+        super().__init__()
+        self.ca_path = ca_path
+
+    def request(self, method, url, *args, **kwargs):
+        kwargs["verify"] = self.ca_path
+        return super().request(method, url, *args, **kwargs)
+
+
+def msal_certificate_token(endpoints, app_id, private_key_pem, thumbprint):
+    """Plain msal, as a user (and the connector) would: a client credentials token with the app's certificate."""
+    import msal
+    app = msal.ConfidentialClientApplication(
+        client_id=app_id,
+        authority="%s/%s" % (endpoints["authority_host"], endpoints["tenant_id"]),
+        client_credential={"private_key": private_key_pem, "thumbprint": thumbprint},
+        http_client=VerifyingSession(endpoints["ca_path"]),
+        instance_discovery=False,
+        token_cache=msal.TokenCache(),
+    )
+    return app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+
+
+def token_claims(result):
+    """The decoded claims of an msal result's access token (asserting there is one)."""
+    assert "access_token" in result, result
+    payload = result["access_token"].split(".")[1]
+    payload += "=" * (-len(payload) % 4)
+    return json.loads(base64.urlsafe_b64decode(payload))
+

@@ -4,7 +4,6 @@ tenant emulator, a store with the connections, synthetic HR files, and emulator 
 Set-up talks to the emulator as its admin app with plain ``requests``; the code under test only ever signs in with
 the certificate of the app registered here.
 """
-import base64
 import csv
 import io
 import random

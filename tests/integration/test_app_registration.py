@@ -16,9 +16,9 @@ from pathlib import Path
 
 import msal
 import pytest
-import requests
 
 from ansible_runner import COLLECTIONS, VENV_BIN, PYTHON, ansible_env, run_playbook
+from adhoc_support import VerifyingSession, msal_certificate_token, token_claims
 
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
@@ -43,18 +43,6 @@ APP_NAME = "idsync connector"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-class VerifyingSession(requests.Session):
-    """REQUESTS_CA_BUNDLE is set on these machines and would beat Session.verify: pass verify on every request."""
-
-    def __init__(self, ca_path):
-        super().__init__()
-        self.ca_path = ca_path
-
-    def request(self, method, url, *args, **kwargs):
-        kwargs["verify"] = self.ca_path
-        return super().request(method, url, *args, **kwargs)
-
 
 def make_pair(directory, name):
     directory = Path(directory)
@@ -97,26 +85,13 @@ def info_task(emulator, name="info", **options):
 
 def certificate_token(emulator, app_id, pair):
     """A token for the application through plain msal with its certificate (what the connector will do)."""
-    e = emulator.endpoints
     with open(pair["private_key_path"]) as handle:
         key = handle.read()
-    app = msal.ConfidentialClientApplication(
-        app_id,
-        client_credential={"private_key": key, "thumbprint": pair["thumbprint"]},
-        authority="%s/%s" % (e["authority_host"], e["tenant_id"]),
-        http_client=VerifyingSession(e["ca_path"]),
-        instance_discovery=False,
-        token_cache=msal.TokenCache(),
-    )
-    return app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    return msal_certificate_token(emulator.endpoints, app_id, key, pair["thumbprint"])
 
 
 def token_roles(result):
-    assert "access_token" in result, result
-    payload = result["access_token"].split(".")[1]
-    payload += "=" * (-len(payload) % 4)
-    import base64
-    return sorted(json.loads(base64.urlsafe_b64decode(payload))["roles"])
+    return sorted(token_claims(result)["roles"])
 
 
 class AdminGraph:

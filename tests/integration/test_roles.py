@@ -27,12 +27,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import msal
 import pytest
 import requests
 import yaml
 
 from ansible_runner import COLLECTIONS, PYTHON, ROOT, VENV_BIN, PlaybookRun, ansible_env
+from adhoc_support import VerifyingSession, msal_certificate_token, token_claims
 
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
@@ -163,18 +163,6 @@ def manual_vars(emu, fact, certificate_path, private_key_path, store, **extra):
 
 # ------------------------------------------------------------------------------------------------ looking from outside
 
-class VerifyingSession(requests.Session):
-    """REQUESTS_CA_BUNDLE is set on these machines and would beat Session.verify: pass verify on every request."""
-
-    def __init__(self, ca_path):
-        super().__init__()
-        self.ca_path = ca_path
-
-    def request(self, method, url, *args, **kwargs):
-        kwargs["verify"] = self.ca_path
-        return super().request(method, url, *args, **kwargs)
-
-
 def sha1_thumbprint(certificate_path):
     pem = Path(certificate_path).read_text()
     body = re.search(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", pem, re.S).group(1)
@@ -183,23 +171,7 @@ def sha1_thumbprint(certificate_path):
 
 def certificate_token(emu, app_id, private_key_path, thumbprint):
     """Plain msal, as the connector will do it: a client credentials token with the application's certificate."""
-    ep = emu.endpoints
-    app = msal.ConfidentialClientApplication(
-        client_id=app_id,
-        authority="%s/%s" % (ep["authority_host"], ep["tenant_id"]),
-        client_credential={"private_key": Path(private_key_path).read_text(), "thumbprint": thumbprint},
-        http_client=VerifyingSession(ep["ca_path"]),
-        instance_discovery=False,
-        token_cache=msal.TokenCache(),
-    )
-    return app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
-
-
-def token_claims(result):
-    assert "access_token" in result, result
-    payload = result["access_token"].split(".")[1]
-    payload += "=" * (-len(payload) % 4)
-    return json.loads(base64.urlsafe_b64decode(payload))
+    return msal_certificate_token(emu.endpoints, app_id, Path(private_key_path).read_text(), thumbprint)
 
 
 def admin_token(emu):

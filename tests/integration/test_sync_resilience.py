@@ -3,7 +3,6 @@ and Entra's replication delay (a new object 404s for a moment)."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
