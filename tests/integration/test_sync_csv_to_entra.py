@@ -192,8 +192,8 @@ def test_deletion_threshold_stops_the_run(env):
     assert "deletion threshold" in r["msg"] and "force_deletes" in r["msg"]
     assert r["deletion_threshold"]["deprovisions"] == 2
     assert env.admin.dump() == before                                  # nothing at all was written
-    run = env.run(env.options(deletion_threshold="50%", source_shrink_guard=0))
-    assert run.rc != 0 and "50%" in run.task("sync")["msg"]
+    run = env.run(env.options(deletion_threshold="33%", source_shrink_guard=0))
+    assert run.rc != 0 and "33%" in run.task("sync")["msg"]
     run = env.run(env.options(deletion_threshold=1, force_deletes=True))
     assert run.rc == 0, run
     assert run.task("sync")["summary"]["deprovisioned"] == 2
