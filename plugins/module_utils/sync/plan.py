@@ -25,7 +25,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import (
     ReferenceRule, RuleError, expression_context,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.sync.values import (
-    ValueError_, empty, normalize, to_output,
+    ValueError_, desired_value, empty, normalize, to_output,
 )
 
 _FALSE_TEXT = frozenset(["", "false", "no", "n", "0", "off", "none", "null"])
@@ -211,6 +211,15 @@ class Plan(object):
         return out
 
 
+def _plain(rule, value):
+    """``value`` when it is text, a number, a boolean, null or a list of those; else a RuleError naming the rule."""
+    for item in (value if isinstance(value, (list, tuple)) else (value,)):
+        if item is not None and not isinstance(item, (str, int, float, bool)):
+            from ansible_collections.idsync.entra.plugins.module_utils.sync.values import describe_type
+            raise RuleError(rule.name, "the rule gave %s, not a value" % describe_type(item))
+    return value
+
+
 def _truthy(value):
     if isinstance(value, str):
         return value.strip().lower() not in _FALSE_TEXT
@@ -338,7 +347,7 @@ class Planner(object):
             values = []
             found = None
             for position, pair in enumerate(wf.match):
-                vals = _match_values(pair.source.evaluate(obj, ctx), pair.case_sensitive)
+                vals = _match_values(_plain(pair.source, pair.source.evaluate(obj, ctx)), pair.case_sensitive)
                 values.append(vals)
                 index = indexes[position]
                 for key in vals:
@@ -443,12 +452,12 @@ class Planner(object):
                 changes = None
                 try:
                     for attribute, rule, spec in rules:
-                        desired = normalize(rule.evaluate(obj, ctx), spec)
+                        want = desired_value(rule.evaluate(obj, ctx), spec)
                         current = normalize(tobj.get(attribute), spec)
-                        if desired != current:
+                        if want != current:
                             if changes is None:
                                 changes = {}
-                            changes[attribute] = (current, desired)
+                            changes[attribute] = (current, want)
                 except RuleError as exc:
                     plan.errors.append({"object": self._label(target_objects, tid), "source": sid, "id": tid,
                                         "rule": exc.rule, "error": exc.message})
@@ -479,7 +488,10 @@ class Planner(object):
                         want = None
                     if want is None and isinstance(off, bool):
                         want = not off
-                    want = normalize(want, spec)
+                    try:
+                        want = desired_value(want, spec)
+                    except ValueError_:
+                        want = None
                     have = normalize(tobj.get(attribute), spec)
                     if want is not None and want != have:
                         op = updates.get(sid)
@@ -498,13 +510,13 @@ class Planner(object):
                 attributes = {}
                 try:
                     for attribute, rule, spec in self.create_rules:
-                        value = normalize(rule.evaluate(obj, ctx), spec)
+                        value = desired_value(rule.evaluate(obj, ctx), spec)
                         if value is not None:
                             attributes[attribute] = value
                     # The match key is always written, so an interrupted run finds what it created.
                     for attribute, rule in match_targets:
                         if attribute not in attributes:
-                            value = normalize(rule.evaluate(obj, ctx), self.spec(attribute))
+                            value = desired_value(rule.evaluate(obj, ctx), self.spec(attribute))
                             if value is not None:
                                 attributes[attribute] = value
                 except RuleError as exc:
@@ -567,7 +579,7 @@ class Planner(object):
                     continue
                 changes = {}
                 for attribute, (value, spec) in desired.items():
-                    want = normalize(value, spec)
+                    want = desired_value(value, spec)
                     have = normalize(tobj.get(attribute), spec)
                     if want != have:
                         changes[attribute] = (have, want)
@@ -800,7 +812,7 @@ class Planner(object):
                 if ref is None:
                     continue
                 try:
-                    raw = membership.group.evaluate(obj, contexts.get(sid))
+                    raw = _plain(membership.group, membership.group.evaluate(obj, contexts.get(sid)))
                 except RuleError as exc:
                     plan.errors.append({"object": sid, "source": sid, "rule": exc.rule, "error": exc.message})
                     if not isinstance(ref, Pending):

@@ -162,8 +162,25 @@ FILTERS = {
 }
 
 
+class NotAValue(Exception):
+    """An expression inside a text template gave something that has no text form to write."""
+
+
+def _finalize(value):
+    """Each ``<< >>`` inside a larger text: plain values only, so a function or a dict never lands in an attribute as
+    its Python form (``<function ...>``)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        raise NotAValue("a list inside text gives its Python form; join it (| join(', ')) or make the whole rule "
+                        "one << expression >>")
+    from ansible_collections.idsync.entra.plugins.module_utils.sync.values import describe_type
+    raise NotAValue("an expression gave %s, which has no text form" % describe_type(value))
+
+
 def _create_environment():
     env = SandboxedEnvironment(
+        finalize=_finalize,
         variable_start_string="<<",
         variable_end_string=">>",
         block_start_string="<%",
@@ -348,6 +365,8 @@ class ExpressionRule(Rule):
             return self._compiled.render(variables)
         except UndefinedError as exc:
             raise RuleError(self.name, "%s in %s" % (exc.message, self.text))
+        except NotAValue as exc:
+            raise RuleError(self.name, "%s in %s" % (exc, self.text))
         except RuleError:
             raise
         except Exception as exc:  # any runtime error of the user's expression belongs to this object

@@ -89,3 +89,28 @@ def test_check_mode_shows_what_is_withheld(env):
     result = env.run(hr_params(), check_mode=True)
     assert result["withheld"]["deprovisions"] == 40
     assert result["plan"]["deprovision"] == []
+
+
+@pytest.mark.parametrize("rule,expected", [
+    ("<< lipsum >>", "the rule gave a function"),
+    ("<< source >>", "the rule gave a dictionary"),
+    ("Title: << lipsum >>", "an expression gave a function, which has no text form"),
+    ("<< Title ~ '\x00' >>", "control character U+0000"),
+    ("<< [Title, lipsum] >>", "a list holding a function"),
+    ("x << [Title] >>", "a list inside text"),
+])
+def test_a_rule_result_that_is_not_a_value_fails_that_object_naming_the_rule(env, rule, expected):
+    params = hr_params()
+    params["steps"]["update"]["attributes"]["jobTitle"] = rule
+    result = env.run(params)
+    assert len(result["errors"]) == 40
+    error = result["errors"][0]
+    assert expected in error["error"] and error["rule"] == "steps.update.attributes.jobTitle", error
+    assert all(u.get("jobTitle") == "Rep" for u in env.graph.users.values())
+
+
+def test_a_group_name_that_is_not_a_value_fails_the_object(env):
+    params = hr_params(memberships=[{"group": "<< lipsum >>", "create_missing": True}])
+    result = env.run(params)
+    assert result["errors"][0]["rule"] == "memberships[0].group"
+    assert "function" in result["errors"][0]["error"]
