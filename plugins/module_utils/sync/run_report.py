@@ -47,7 +47,8 @@ background:#59636e;vertical-align:middle}.s-succeeded{background:#1a7f37}.s-fail
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:.1rem 1rem;margin:.5rem 0}dt{color:#59636e}dd{margin:0}
 ul.counts{display:flex;flex-wrap:wrap;gap:.5rem;list-style:none;padding:0;margin:0}
 ul.counts li{border:1px solid #d1d9e0;border-radius:.4rem;padding:.3rem .7rem}ul.counts b{font-size:1.1rem}
-#filters{display:flex;flex-wrap:wrap;gap:.3rem}.controls{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.8rem 0 .4rem}
+#filters{display:flex;flex-wrap:wrap;gap:.3rem}
+.controls{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.8rem 0 .4rem}
 button{font:inherit;border:1px solid #d1d9e0;background:#f6f8fa;border-radius:.4rem;padding:.2rem .6rem;cursor:pointer}
 button[aria-pressed=true]{background:#0969da;border-color:#0969da;color:#fff}
 input[type=search]{font:inherit;padding:.2rem .5rem;min-width:16rem}
@@ -87,7 +88,8 @@ SCRIPT = """
   function show() {
     var q = state.q.toLowerCase(), shown = 0;
     rows.forEach(function (row, i) {
-      var visible = (!state.outcome || row.getAttribute("data-outcome") === state.outcome) && texts[i].indexOf(q) !== -1;
+      var visible = (!state.outcome || row.getAttribute("data-outcome") === state.outcome) &&
+        texts[i].indexOf(q) !== -1;
       if (row.hidden === visible) { row.hidden = !visible; }
       if (visible) { shown += 1; }
     });
@@ -97,7 +99,11 @@ SCRIPT = """
     counter.textContent = shown + " of " + rows.length + " rows";
   }
   buttons.forEach(function (button) {
-    button.addEventListener("click", function () { state.outcome = button.getAttribute("data-outcome"); writeHash(); show(); });
+    button.addEventListener("click", function () {
+      state.outcome = button.getAttribute("data-outcome");
+      writeHash();
+      show();
+    });
   });
   search.addEventListener("input", function () { state.q = search.value; writeHash(); show(); });
   window.addEventListener("hashchange", function () { readHash(); show(); });
@@ -158,14 +164,16 @@ def without_secrets(value):
 
 
 def _private_dirs(workflow_dir):
-    """Create ``reports/<workflow>`` and make both levels 0700."""
+    """Create ``reports/<workflow>`` (what is missing, 0700) and make both levels 0700; a parent not named
+    ``reports`` (paths not made by report_paths) keeps its mode."""
     old = os.umask(0o077)
     try:
         os.makedirs(workflow_dir, DIR_MODE, exist_ok=True)
     finally:
         os.umask(old)
-    for directory in (os.path.dirname(workflow_dir), workflow_dir):
-        os.chmod(directory, DIR_MODE)
+    os.chmod(workflow_dir, DIR_MODE)
+    if os.path.basename(os.path.dirname(workflow_dir)) == "reports":
+        os.chmod(os.path.dirname(workflow_dir), DIR_MODE)
 
 
 def _json_default(value):
@@ -179,11 +187,10 @@ def report_json(report):
 
 
 def write_run_report(paths, report):
-    """Write the report's JSON and HTML (secrets dropped) to ``paths``; returns ``paths``."""
+    """Write the report's JSON and HTML (secrets dropped) to ``paths`` (from report_paths); returns ``paths``.
+    Raises OSError (or ConfigError from atomic_write) when the files cannot be written."""
     clean = without_secrets(report)
     _private_dirs(os.path.dirname(paths["json"]))
-    if os.path.dirname(paths["html"]) != os.path.dirname(paths["json"]):
-        _private_dirs(os.path.dirname(paths["html"]))
     atomic_write(paths["json"], report_json(clean).encode("utf-8"), FILE_MODE)
     atomic_write(paths["html"], render_html(clean).encode("utf-8"), FILE_MODE)
     return paths

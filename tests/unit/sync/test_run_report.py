@@ -41,8 +41,8 @@ def sample_report(**overrides):
              "rule": "steps.create.attributes.userPrincipalName", "step": "create"},
             {"outcome": "membership", "object": "Sales staff", "id": "guid-g",
              "changes": {"members": {"add": ["ada", "bob"], "remove": ["cy"]}}},
-            {"outcome": "group created", "object": "Sales staff", "changes": {"displayName": {"before": None,
-                                                                                            "after": "Sales staff"}}},
+            {"outcome": "group created", "object": "Sales staff",
+             "changes": {"displayName": {"before": None, "after": "Sales staff"}}},
         ],
         "unchanged": 297,
     }
@@ -126,6 +126,13 @@ def test_files_are_0600_and_directories_0700_whatever_the_umask(tmp_path):
         os.umask(old)
     assert mode(paths["json"]) == 0o600 and mode(paths["html"]) == 0o600
     assert mode(tmp_path / "reports") == 0o700 and mode(tmp_path / "reports" / "hr_to_entra") == 0o700
+
+
+def test_only_report_directories_are_tightened(tmp_path):
+    os.chmod(str(tmp_path), 0o755)
+    write_run_report({"json": str(tmp_path / "mine" / "r.json"), "html": str(tmp_path / "mine" / "r.html")},
+                     sample_report())
+    assert mode(tmp_path) == 0o755 and mode(tmp_path / "mine") == 0o700
 
 
 def test_a_rewrite_replaces_the_file_and_a_failed_one_leaves_the_old_report(tmp_path, monkeypatch):
