@@ -70,11 +70,15 @@ def tricky_report():
 
 @pytest.fixture(scope="session")
 def chromium():
-    if not os.path.exists(CHROMIUM):
-        done = subprocess.run([str(ROOT / "tools" / "ensure_system_packages.sh"), "chromium"],
-                              capture_output=True, text=True, timeout=1800)
-        if done.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.fail("chromium is needed and could not be installed: %s" % (done.stderr.strip() or done.stdout))
+    """The browser, installed when missing (one installer at a time across xdist workers); never a skip."""
+    with open(os.path.join(tempfile.gettempdir(), "idsync-ensure-chromium.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(CHROMIUM):
+            done = subprocess.run([str(ROOT / "tools" / "ensure_system_packages.sh"), "chromium"],
+                                  capture_output=True, text=True, timeout=1800)
+            if done.returncode != 0 or not os.path.exists(CHROMIUM):
+                pytest.fail("chromium is needed and could not be installed: %s"
+                            % (done.stderr.strip() or done.stdout), pytrace=False)
     return CHROMIUM
 
 
