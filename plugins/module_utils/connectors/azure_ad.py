@@ -30,8 +30,9 @@ import secrets
 import string
 import time
 
+from ansible_collections.idsync.entra.plugins.module_utils import graph_limits
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
-    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult,
+    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult, Uniqueness,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, IdsyncError
 
@@ -155,6 +156,7 @@ class AzureAdConnector(Connector):
         self.replication_retry_seconds = float(self.context.get("replication_retry_seconds")
                                                or REPLICATION_RETRY_SECONDS)
         self.sleep = self.context.get("sleep") or time.sleep
+        self._domains = _MISSING
 
     @property
     def graph(self):
@@ -178,6 +180,45 @@ class AzureAdConnector(Connector):
 
     def supports(self, feature):
         return feature in ("password", "disable", "delta", "members")
+
+    # -- values Graph refuses -------------------------------------------------------------------------------
+    def uniqueness(self, object_type, attribute):
+        """Entra compares sign-in names and addresses case-insensitively, and a userPrincipalName or mail may not
+        equal any object's address (its proxyAddresses ``smtp:`` values), users' and groups' alike."""
+        limit = graph_limits.MAX_LENGTH.get(object_type, {}).get(attribute)
+        if object_type == "user" and attribute in ("userPrincipalName", "mail"):
+            return Uniqueness(["userPrincipalName", "mail", "proxyAddresses"], {"group": ["mail", "proxyAddresses"]},
+                              keys_of=_addresses, case_insensitive=True, max_length=limit,
+                              local_max=graph_limits.UPN_LOCAL_MAX)
+        if attribute == "mailNickname":
+            return Uniqueness(["mailNickname"], case_insensitive=True, max_length=limit)
+        return Uniqueness([attribute], max_length=limit)
+
+    def _verified_domains(self):
+        """The tenant's verified domains, read once and only when a userPrincipalName is about to be written (so a
+        no-op run costs nothing more), through GET /organization (Organization.Read.All, which the connector needs
+        anyway). None when they cannot be read: Graph still refuses a bad domain at write time."""
+        if self._domains is _MISSING:
+            self._domains = None
+            try:
+                organizations = self.graph.list("/organization", params={"$select": "verifiedDomains"})
+            except GraphError as exc:
+                if exc.status not in (401, 403):
+                    raise
+                return None
+            names = set(d["name"].lower() for o in organizations for d in o.get("verifiedDomains") or []
+                        if d.get("name"))
+            self._domains = names or None
+        return self._domains
+
+    def check_values(self, object_type, attributes):
+        domains = self._verified_domains() if object_type == "user" and attributes.get("userPrincipalName") else None
+        problems = []
+        for attribute, value in sorted(attributes.items()):
+            problem = graph_limits.check(object_type, attribute, value, domains)
+            if problem:
+                problems.append((attribute, problem))
+        return problems
 
     def disable_attributes(self, object_type):
         if object_type == "user":
@@ -595,6 +636,15 @@ class AzureAdConnector(Connector):
 
 
 _MISSING = object()
+
+
+def _addresses(obj):
+    """Every address an Entra object occupies: its sign-in name, its mail and its proxyAddresses' smtp values."""
+    out = [obj.get("userPrincipalName"), obj.get("mail")]
+    for address in obj.get("proxyAddresses") or []:
+        if isinstance(address, str) and address.lower().startswith("smtp:"):
+            out.append(address[5:])
+    return out
 
 
 def _retry_after(headers):

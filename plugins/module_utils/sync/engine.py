@@ -186,6 +186,8 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     target_attrs |= set((target.disable_attributes(wf.target.object_type) or {}).keys()) \
         if wf.deprovision_action == "disable" else set()
     planner = Planner(wf, source_schema, target_schema, target, group_schema)
+    unique_reads = planner.unique_reads()
+    target_attrs |= unique_reads.pop(wf.target.object_type, set())
     lookup_reads = {}
     for rule in wf.reference_rules():
         if rule.lookup:
@@ -198,11 +200,16 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     target_read = target.read(wf.target.object_type, target_attrs, delta=wf.delta and target.supports("delta"))
     notes.extend(target_read.notes)
     groups = None
+    unique_objects = {}
     if group_type:
         group_attrs = set(m.match_attribute for m in wf.memberships) | set(["members", "displayName"])
+        group_attrs |= unique_reads.pop(group_type, set())
         groups_read = target.read(group_type, group_attrs, delta=wf.delta and target.supports("delta"))
         notes.extend(groups_read.notes)
-        groups = groups_read.objects
+        groups = unique_objects[group_type] = groups_read.objects
+    for object_type, attributes in sorted(unique_reads.items()):
+        # What else occupies a unique attribute's values (groups' addresses in Entra): one read per run.
+        unique_objects[object_type] = target.read(object_type, attributes, delta=False).objects
     lookups = {}
     other_objects = {}
     for lookup_type, attributes in lookup_reads.items():
@@ -225,7 +232,7 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     plan = planner.plan(source_read.objects, target_read.objects, managed=managed,
                         rejected=source_read.rejected, groups=groups, managed_groups=managed_groups,
                         lookups=lookups, other_objects=other_objects, deprovisioned=deprovisioned,
-                        source_incomplete=source_read.incomplete)
+                        source_incomplete=source_read.incomplete, unique_objects=unique_objects)
     run.plan = plan
     notes.extend(plan.notes)
     for item in target_read.rejected:
