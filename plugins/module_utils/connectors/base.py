@@ -144,16 +144,18 @@ class Change(object):
 
 
 class ChangeResult(object):
-    """The outcome of one Change: ``ok``; ``id`` (the new object's id after a create); ``error`` (one sentence)."""
+    """The outcome of one Change: ``ok``; ``id`` (the new object's id after a create); ``error`` (one sentence);
+    ``conflict`` (for a refused create, the attribute whose value another object already holds)."""
 
-    __slots__ = ("key", "ok", "id", "error", "details")
+    __slots__ = ("key", "ok", "id", "error", "details", "conflict")
 
-    def __init__(self, key, ok, id=None, error=None, details=None):
+    def __init__(self, key, ok, id=None, error=None, details=None, conflict=None):
         self.key = key
         self.ok = ok
         self.id = id
         self.error = error
         self.details = details
+        self.conflict = conflict            # a create refused because another object holds this attribute's value
 
     def __repr__(self):
         return "ChangeResult(%s ok=%s id=%s error=%s)" % (self.key, self.ok, self.id, self.error)

@@ -19,6 +19,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors import get
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.sync.apply import Applier
 from ansible_collections.idsync.entra.plugins.module_utils.sync.config import Workflow, validate_workflow
+from ansible_collections.idsync.entra.plugins.module_utils.sync.journal import Journal
 from ansible_collections.idsync.entra.plugins.module_utils.sync.plan import Planner, _match_values
 from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import (
     check_deletion_threshold, check_source_shrink, withhold,
@@ -121,7 +122,7 @@ def _mark_interrupted(store, workflow_name):
     """Runs of this workflow still 'running' while we hold its lock were interrupted (process killed)."""
     for run in store.runs(workflow_name, limit=20):
         if run.get("status") == "running":
-            store.finish_run(run["id"], "interrupted", run.get("counts") or {},
+            store.finish_run(run["id"], "interrupted", run.get("applied") or _nothing_applied(),
                              ["the run stopped before it finished (process killed or host down); this run "
                               "(id %s) was marked when the next one started" % run["id"]])
 
@@ -228,6 +229,16 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     t0 = time.time()
     managed = _load_ids(store, scope, "managed")
     managed_groups = _load_ids(store, scope, "managed_groups")
+    if not check_mode:
+        # Objects an interrupted run created are managed like the others (found among what was just read).
+        found, journal_notes = Journal(store, wf.name).reconcile({"object": target_read.objects,
+                                                                  "group": groups or {}})
+        notes.extend(journal_notes)
+        if found["object"] - managed or found["group"] - managed_groups:
+            managed |= found["object"]
+            managed_groups |= found["group"]
+            _save_ids(store, scope, "managed", managed)
+            _save_ids(store, scope, "managed_groups", managed_groups)
     deprovisioned = _load_ids(store, scope, "deprovisioned")
     plan = planner.plan(source_read.objects, target_read.objects, managed=managed,
                         rejected=source_read.rejected, groups=groups, managed_groups=managed_groups,
@@ -302,10 +313,13 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     run_id = store.start_run(wf.name, mode)
     result["run_id"] = run_id
     t0 = time.time()
+    journal = Journal(store, wf.name, run_id)
+    applier = None
     try:
         outcome = None
         if plan.has_changes():
-            outcome = Applier(plan, target, wf, log).run()
+            applier = Applier(plan, target, wf, log, journal=journal, rechoose=planner.rechoose)
+            outcome = applier.run()
             target.flush()
         run.outcome = outcome
         # Only now: the delta positions, and the objects this workflow manages.
@@ -330,9 +344,12 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
             _save_ids(store, scope, "deprovisioned", deprovisioned_after)
         if wf.memberships or managed_groups:
             _save_ids(store, scope, "managed_groups", groups_after)
+        journal.clear(outcome.created if outcome is not None else ())   # ownership is in the managed set now
     except BaseException as exc:
         message = exc.msg if isinstance(exc, IdsyncError) else "%s: %s" % (type(exc).__name__, exc)
-        store.finish_run(run_id, "failed", plan_summary, [message])
+        # History says what was applied before the failure, never what was planned.
+        store.finish_run(run_id, "failed", applier.counts() if applier is not None else _nothing_applied(),
+                         [message])
         raise
     timings["apply"] = round(time.time() - t0, 3)
 
@@ -365,6 +382,11 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
         "timings": timings,
     })
     return result
+
+
+def _nothing_applied():
+    return {"created": 0, "updated": 0, "deprovisioned": 0, "groups_created": 0, "membership_added": 0,
+            "membership_removed": 0, "failed": 0}
 
 
 def _error_line(error):

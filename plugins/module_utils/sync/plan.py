@@ -86,12 +86,14 @@ class Planner(ReferencePlanning, MembershipPlanning):
         then deprovisions are withheld (``plan.withheld``) and only matched objects leave groups.
         ``unique_objects``: {object type: {id: object}} of other types read for unique-value rules."""
         plan = Plan()
+        self._in_scope = {}
         plan.source_count = len(source_objects)
         plan.target_count = len(target_objects)
         self._prepare_unique(target_objects, unique_objects or {})
         for item in rejected:
             plan.errors.append({"object": item.get("object"), "error": item.get("error")})
         in_scope, unknown_sources = self._scope(plan, source_objects)
+        self._in_scope = in_scope
         indexes = self._indexes(target_objects)
         self._protect_unreadable(plan, indexes, rejected, unknown_sources, source_incomplete)
         matched, unmatched = self._match(plan, in_scope, indexes, target_objects)
@@ -386,6 +388,27 @@ class Planner(ReferencePlanning, MembershipPlanning):
                     tid, self._label(target_objects, tid),
                     "disable" if wf.deprovision_action == "disable" else "set", changes))
         return managed_now
+
+    def rechoose(self, op, attribute):
+        """The directory refused ``op``'s unique ``attribute`` (another object took it since the run read the
+        target): keep that value taken, choose again, and update ``op.attributes``. False when nothing changes."""
+        if attribute not in self.values.choosers or op.sid not in self._in_scope:
+            return False
+        refused = op.attributes.get(attribute)
+        self.values.release([c for c in op.chosen if c[0] != attribute])
+        self.values.choosers[attribute].take(refused)
+        try:
+            values, chosen = self.values.create_values(self._in_scope[op.sid])
+        except ObjectError:
+            return False
+        values = dict((a, v) for a, v in values.items() if v is not None)
+        if values.get(attribute) == refused:
+            return False
+        op.attributes.update(values)
+        if self.target is not None:
+            op.attributes.update(self.target.prepare_create(self.object_type, dict(op.attributes)))
+        op.chosen = chosen
+        return True
 
     # -- labels ---------------------------------------------------------------------------------------------------
     def _label(self, objects, tid):

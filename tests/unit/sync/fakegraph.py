@@ -151,7 +151,7 @@ class FakeGraph:
         return item
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def batch(self, requests, max_in_flight=1, retry_throttled=True):
+    def batch(self, requests, max_in_flight=1, hand_back=False):
         results = []
         for start in range(0, len(requests), 20):
             self.stats["requests"] += 1
