@@ -512,6 +512,7 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.module import IdsyncModule
 from ansible_collections.idsync.entra.plugins.module_utils.sync.engine import DeletionThresholdExceeded, run_workflow
+from ansible_collections.idsync.entra.plugins.module_utils.sync.progress import Progress, progress_path
 from ansible_collections.idsync.entra.plugins.module_utils.sync.report import build_diff, failure_message, summary_sentence
 from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import HAS_JINJA2, JINJA2_IMPORT_ERROR
 
@@ -585,12 +586,16 @@ def main():
     module = IdsyncModule(argument_spec=argument_spec(), graph=False, supports_check_mode=True)
     if not HAS_JINJA2:
         module.fail_json(msg=missing_required_lib("jinja2"), exception=JINJA2_IMPORT_ERROR)
+    progress = Progress(progress_path(module.params["store"], module.params["name"]))
     try:
-        result = run_workflow(module.params, check_mode=module.check_mode)
+        result = run_workflow(module.params, check_mode=module.check_mode, verbosity=module._verbosity,
+                              progress=progress)
     except DeletionThresholdExceeded as exc:
         module.fail_json(msg=exc.msg, changed=False, error=exc.to_result(), **exc.result)
     except IdsyncError as exc:
         module.fail_from(exc)
+    finally:
+        progress.close()
     if module._diff:
         result["diff"] = build_diff(result.get("plan") or {}, module.params["name"])
     result["msg"] = summary_sentence(result, module.check_mode)

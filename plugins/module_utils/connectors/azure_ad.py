@@ -503,7 +503,7 @@ class AzureAdConnector(Connector):
     def writer(self):
         if self._writer is None:
             self._writer = GraphWriter(self.graph, self.max_in_flight, self.sleep, self.throttle_timeout,
-                                       self.replication_retry_seconds)
+                                       self.replication_retry_seconds, progress=self.context.get("progress"))
         return self._writer
 
     def _run(self, requests, lookups=None):

@@ -49,9 +49,10 @@ class GraphWriter(object):
     value)."""
 
     def __init__(self, graph, max_in_flight=4, sleep=time.sleep, throttle_timeout=THROTTLE_TIMEOUT,
-                 replication_retry_seconds=REPLICATION_RETRY_SECONDS, clock=time.monotonic):
+                 replication_retry_seconds=REPLICATION_RETRY_SECONDS, clock=time.monotonic, progress=None):
         self.graph = graph
         self.clock = clock
+        self.progress = progress          # sync.progress.Progress: writes done, waits on the write limit
         self.max_in_flight = max(1, int(max_in_flight))
         self.sleep = sleep
         self.throttle_timeout = throttle_timeout
@@ -60,8 +61,9 @@ class GraphWriter(object):
         self.stats = {"retried_items": 0, "unknown_outcomes": 0, "adopted": 0, "resent_creates": 0}
 
     # -- scheduling ---------------------------------------------------------------------------------------------
-    def send(self, batch):
-        """Answers (BatchResult) for every request of ``batch``, in order, after per-item waits for 429/503."""
+    def send(self, batch, report=False):
+        """Answers (BatchResult) for every request of ``batch``, in order, after per-item waits for 429/503.
+        ``report``: tell ``progress`` how many are done."""
         answers = [None] * len(batch)
         ready_at = [0.0] * len(batch)
         attempts = [0] * len(batch)
@@ -74,6 +76,8 @@ class GraphWriter(object):
             if not ready:
                 self.sleep(max(0.01, min(ready_at[i] for i in pending) - now))
                 continue
+            if report:
+                self._report(len(batch) - len(pending), len(batch))
             results = self.graph.batch([batch[i] for i in ready], max_in_flight=self.max_in_flight, hand_back=True)
             done = set()
             for position, result in zip(ready, results):
@@ -86,7 +90,19 @@ class GraphWriter(object):
                     ready_at[position] = self.clock() + delay
                     self.stats["retried_items"] += 1
             pending = [i for i in pending if i not in done]
+        if report:
+            self._report(len(batch), len(batch))
         return answers
+
+    def _report(self, done, total):
+        if self.progress is None:
+            return
+        self.progress.writes(done, total)
+        pacer = getattr(self.graph, "pacer", None)
+        if pacer is not None and total > done:
+            paced, rate, _wait = pacer.status()
+            if paced:
+                self.progress.waiting(total - done, rate)
 
     def _retry_delay(self, request, result, attempt, deadline):
         """Seconds until ``request`` goes again, or None when ``result`` is its answer."""
@@ -112,7 +128,7 @@ class GraphWriter(object):
         delay = 1.0
         resent = {}                       # position -> times a create of unknown outcome was sent again
         while todo:
-            answers = self.send([requests[i][1] for i in todo])
+            answers = self.send([requests[i][1] for i in todo], report=True)
             retry = []
             unknown = []
             for position, answer in zip(todo, answers):

@@ -47,7 +47,7 @@ class Applier(object):
     after each phase; ``rechoose(op, attribute)`` (the planner's) gives a create new attributes when the directory
     refuses a unique value that another object took meanwhile."""
 
-    def __init__(self, plan, target, workflow, log=None, journal=None, rechoose=None):
+    def __init__(self, plan, target, workflow, log=None, journal=None, rechoose=None, progress=None):
         self.plan = plan
         self.target = target
         self.wf = workflow
@@ -55,6 +55,7 @@ class Applier(object):
         self.log = log or (lambda message: None)
         self.journal = journal
         self.rechoose = rechoose
+        self.progress = progress
         self.outcome = Outcome()
 
     # -- helpers ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""How a sync run reads to a person: Ansible diffs (before/after per planned change) and the one-line summary."""
+"""How a sync run reads to a person: Ansible diffs (before/after per planned change), the one-line summary, and the
+rows of the run report (``run_report`` writes them)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -99,3 +100,102 @@ def failure_message(result, check_mode):
     if withheld:
         parts.append("%d deprovision(s) withheld: %s" % (withheld["deprovisions"], withheld["reason"]))
     return "; ".join(parts) or None
+
+
+def report_rows(plan, outcome, errors):
+    """One row per object that a run created, updated, deprovisioned, failed, or whose group changed. ``plan`` is
+    the full (uncut) ``Plan.to_result()``; ``outcome`` the applier's (None in check mode: every planned change is a
+    row); ``errors`` every error. Unchanged objects are counted, not listed."""
+    failed_sources = set(e.get("source") for e in errors if e.get("source"))
+    failed_ids = set(e.get("id") for e in errors if e.get("id"))
+    rows = []
+    for item in plan.get("create", []):
+        if item.get("source") in failed_sources or (outcome is not None and item["source"] not in outcome.created):
+            continue
+        rows.append({"outcome": "created", "object": item["object"], "source": item.get("source"),
+                     "id": outcome.created.get(item["source"]) if outcome is not None else None,
+                     "changes": dict((k, {"before": None, "after": v})
+                                     for k, v in (item.get("attributes") or {}).items())})
+    for kind, key, done in (("updated", "update", outcome.updated if outcome is not None else None),
+                            ("deprovisioned", "deprovision", outcome.deprovisioned if outcome is not None else None)):
+        for item in plan.get(key, []):
+            if item.get("id") in failed_ids or (done is not None and item.get("id") not in done):
+                continue
+            rows.append({"outcome": kind, "object": item["object"], "source": item.get("source"),
+                         "id": item.get("id"), "changes": _row_changes(item.get("changes") or {})})
+    for item in plan.get("groups_create", []):
+        rows.append({"outcome": "group created", "object": item["group"],
+                     "changes": dict((k, {"before": None, "after": v}) for k, v in item["attributes"].items())})
+    for item in plan.get("memberships", []):
+        rows.append({"outcome": "membership", "object": item["group"], "id": item.get("id"),
+                     "changes": {"members": {"add": item.get("add") or [], "remove": item.get("remove") or []}}})
+    for error in errors:
+        row = dict((k, error.get(k)) for k in ("object", "source", "id", "error", "rule", "step")
+                   if error.get(k) is not None)
+        row["outcome"] = "failed"
+        rows.append(row)
+    return rows
+
+
+def _row_changes(changes):
+    out = {}
+    for attribute, change in changes.items():
+        if "add" in change:
+            out[attribute] = {"add": change.get("add") or [], "remove": change.get("remove") or []}
+        else:
+            out[attribute] = {"before": change.get("before"), "after": change.get("after")}
+    return out
+
+
+PLAN_SECTIONS = ("create", "update", "deprovision", "groups_create", "memberships")
+
+
+def bound_plan(plan, limit):
+    """The plan result cut to ``limit`` entries in all, each member of a membership list counting as one entry, so
+    a task's output stays small whatever the run's size; returns (plan, truncated). The run report holds it all."""
+    budget = [limit]
+    truncated = False
+    out = {}
+    for section in PLAN_SECTIONS:
+        items = []
+        for item in plan.get(section, []):
+            if budget[0] <= 0:
+                truncated = True
+                break
+            item, cut = _bound_item(item, budget)
+            truncated = truncated or cut
+            items.append(item)
+        out[section] = items
+    return out, truncated
+
+
+def _bound_item(item, budget):
+    budget[0] -= 1
+    cut = False
+    item = dict(item)
+    for key in ("add", "remove"):
+        if isinstance(item.get(key), list):
+            item[key], more = _bound_list(item[key], budget)
+            if more:
+                item[key + "_more"] = more
+                cut = True
+    if isinstance(item.get("changes"), dict):
+        changes = {}
+        for attribute, change in item["changes"].items():
+            change = dict(change)
+            for key in ("add", "remove"):
+                if isinstance(change.get(key), list):
+                    change[key], more = _bound_list(change[key], budget)
+                    if more:
+                        change[key + "_more"] = more
+                        cut = True
+            changes[attribute] = change
+        item["changes"] = changes
+    return item, cut
+
+
+def _bound_list(values, budget):
+    room = max(0, budget[0])
+    kept = values[:room]
+    budget[0] -= len(kept)
+    return kept, len(values) - len(kept)
