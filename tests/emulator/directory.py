@@ -11,7 +11,6 @@ import contextlib
 import gc
 import hashlib
 import hmac
-import random
 import secrets
 import threading
 import time
@@ -459,41 +458,8 @@ class Directory:
         user["_password"] = password
         self.add_role_assignment(user["id"], GLOBAL_ADMINISTRATOR)
 
-    # ------------------------------------------------------------------ bulk synthetic data
-    def generate(self, users: int, groups: int, seed: int = 0):
-        """Synthetic users (departments, job titles, managers) and groups with memberships, for scale tests.
-        Seeded objects are fully replicated; they are logged so outstanding delta tokens see them."""
-        rng = random.Random(seed)
-        with _gc_paused():
-            new_users = self._generate_users(rng, users)
-            self._generate_groups(rng, groups, new_users)
-
-    def _generate_users(self, rng, count):
-        start = self.generated
-        self.generated += count
-        created = iso_now()
-        givens, surnames = rng.choices(GIVEN_NAMES, k=count), rng.choices(SURNAMES, k=count)
-        titles = rng.choices(JOB_TITLES, k=count)
-        made = []
-        for offset, number in enumerate(range(start, start + count)):
-            given, surname = givens[offset], surnames[offset]
-            department = DEPARTMENTS[number % len(DEPARTMENTS)]
-            city, country, usage_location = CITIES[number % len(CITIES)]
-            nickname = f"{given}.{surname}.{number:06d}".lower()
-            upn = f"{nickname}@{self.domain}"
-            made.append({
-                "id": _random_guid(rng), "accountEnabled": True, "displayName": f"{given} {surname}",
-                "givenName": given, "surname": surname, "userPrincipalName": upn, "mail": upn,
-                "mailNickname": nickname, "department": department, "jobTitle": titles[offset],
-                "employeeId": f"E{number:07d}", "companyName": "Contoso", "city": city, "country": country,
-                "usageLocation": usage_location, "employeeType": "Employee", "createdDateTime": created,
-                "userType": "Member",
-            })
-        self._add_seeded("user", made)
-        self._assign_generated_managers(rng, made)
-        return made
-
-    def _add_seeded(self, kind, records):
+    # ------------------------------------------------------------------ bulk loading (directory_synthetic.py)
+    def add_seeded(self, kind, records):
         """Bulk version of add() for generated objects: no replication window, one change log entry each."""
         store, order, kinds, changes = self.objects[kind], self.order[kind], self.kind_by_id, self.changes
         for record in records:
@@ -505,44 +471,9 @@ class Directory:
             self._index(kind, record)
             changes.append((kind, record["id"], "created"))
 
-    def _assign_generated_managers(self, rng, made):
-        """One head per department; about one user in ten manages a team reporting to the head."""
-        by_department = {}
-        for record in made:
-            by_department.setdefault(record["department"], []).append(record["id"])
-        for ids in by_department.values():
-            head, managers = ids[0], ids[1:max(2, len(ids) // 10)]
-            for manager_id in managers:
-                self._link_manager(manager_id, head)
-            reports = ids[len(managers) + 1:]
-            chosen = rng.choices(managers, k=len(reports)) if managers else [head] * len(reports)
-            for user_id, manager_id in zip(reports, chosen):
-                self._link_manager(user_id, manager_id)
-
-    def _link_manager(self, user_id, manager_id):
+    def link_manager(self, user_id, manager_id):
         self.manager_of[user_id] = manager_id
         self.reports.setdefault(manager_id, {})[user_id] = None
-
-    def _generate_groups(self, rng, count, new_users):
-        created = iso_now()
-        user_ids = [u["id"] for u in new_users] or list(self.users)
-        records = []
-        for number in range(count):
-            department = DEPARTMENTS[number % len(DEPARTMENTS)]
-            unified = number % 10 == 0
-            records.append(new_group_record(_random_guid(rng), {
-                "displayName": f"{department} {GROUP_TOPICS[number % len(GROUP_TOPICS)]} {number:05d}",
-                "mailNickname": f"grp{self.next_seq + number:07d}", "mailEnabled": unified,
-                "securityEnabled": not unified, "groupTypes": ["Unified"] if unified else [],
-                "description": f"Synthetic {department} group",
-            }, self.domain, created=created))
-        self._add_seeded("group", records)
-        sizes = rng.choices(range(5, 41), k=count)
-        for record, size in zip(records, sizes):
-            members = self.members.setdefault(record["id"], {})
-            for member_id in rng.choices(user_ids, k=size) if user_ids else ():
-                members[member_id] = None
-                self.member_of.setdefault(member_id, {})[record["id"]] = None
 
     # ------------------------------------------------------------------ persistence
     def dump(self) -> dict:
@@ -564,7 +495,7 @@ class Directory:
     def load(self, state: dict) -> None:
         if state.get("version", STATE_VERSION) != STATE_VERSION:
             raise ValueError(f"unsupported state version {state.get('version')!r}")
-        with self.lock, _gc_paused():
+        with self.lock, gc_paused():
             self._reset_state()
             self.tenant_id = state.get("tenantId", self.tenant_id)
             self.domain = state.get("domain", self.domain)
@@ -584,7 +515,7 @@ class Directory:
                 for owner_id in owner_ids:
                     self.add_owner(object_id, owner_id)
             for user_id, manager_id in state.get("managerOf", {}).items():
-                self._link_manager(user_id, manager_id)
+                self.link_manager(user_id, manager_id)
             for record in state.get("appRoleAssignments", []):
                 self.add_app_role_assignment(record)
             self.role_assignments = {r["id"]: r for r in state.get("roleAssignments", [])}
@@ -698,7 +629,7 @@ def _within_validity(credential, now):
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """Bulk loads allocate hundreds of thousands of dicts that all survive; the cyclic GC would rescan them over
     and over for nothing."""
     enabled = gc.isenabled()
@@ -710,28 +641,6 @@ def _gc_paused():
             gc.enable()
 
 
-def _random_guid(rng):
-    """A version-4 GUID from a seeded generator (uuid.UUID is several times slower for bulk data)."""
-    bits = rng.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48) | (0x4000 << 64) | (0x8000 << 48)
-    text = f"{bits:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
 def _change_from_json(change):
     kind, object_id, detail = change
     return kind, object_id, tuple(detail) if isinstance(detail, list) else detail
-
-
-DEPARTMENTS = ["Engineering", "Sales", "Marketing", "Finance", "Human Resources", "Legal", "Operations",
-               "Support", "Research", "Procurement"]
-JOB_TITLES = ["Engineer", "Senior Engineer", "Analyst", "Consultant", "Specialist", "Coordinator", "Associate",
-              "Account Executive", "Designer", "Administrator"]
-GIVEN_NAMES = ["Adele", "Alex", "Allan", "Christie", "Debra", "Diego", "Emily", "Enrico", "Grady", "Henrietta",
-               "Irvin", "Isaiah", "Johanna", "Joni", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor", "Patti",
-               "Pradeep", "Raul", "Sam", "Ian", "Olga", "Kenji", "Amara", "Lucia", "Tomasz"]
-SURNAMES = ["Vance", "Wilber", "Deyoung", "Cline", "Berg", "Siciliani", "Braun", "Gonzalez", "Archie", "Gonzales",
-            "Bellinger", "Jones", "Lauer", "Sherman", "Gu", "Holloway", "Robbins", "Bowen", "Hooper", "Wilke",
-            "Fernandez", "Gupta", "Razor", "Miller", "Ito", "Novak", "Okafor", "Moreau", "Costa", "Kowalski"]
-CITIES = [("Seattle", "United States", "US"), ("London", "United Kingdom", "GB"), ("Berlin", "Germany", "DE"),
-          ("Paris", "France", "FR"), ("Tokyo", "Japan", "JP"), ("Sydney", "Australia", "AU")]
-GROUP_TOPICS = ["Team", "Project", "Distribution", "Access", "Committee"]

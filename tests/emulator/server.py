@@ -19,7 +19,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+import directory_synthetic
 import identity
+import identity_keys
 import realism
 import tls
 from directory import Directory
@@ -113,8 +115,8 @@ class EmulatorApp:
     def __init__(self, state_dir: Path, options):
         self.state_dir = Path(state_dir)
         self.options = options
-        self.profile = identity.TenantProfile.load_or_create(self.state_dir)
-        self.signing_key = identity.SigningKey.load_or_create(self.state_dir)
+        self.profile = identity_keys.TenantProfile.load_or_create(self.state_dir)
+        self.signing_key = identity_keys.SigningKey.load_or_create(self.state_dir)
         self.seed = _read_seed(options.seed) if options.seed else None
         defaults = realism.Settings(
             latency_ms=options.latency_ms,
@@ -213,7 +215,7 @@ class EmulatorApp:
         key = request.headers.get("X-Emulator-Key")
         if key is None:
             return _admin_error(401, "The X-Emulator-Key header is required (see endpoints.json).")
-        if not identity.constant_time_equals(key, self.profile.emulator_key):
+        if not identity_keys.constant_time_equals(key, self.profile.emulator_key):
             return _admin_error(403, "The X-Emulator-Key header does not match this emulator.")
         try:
             return getattr(self, endpoint)(request)
@@ -386,7 +388,7 @@ def _read_seed(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def _apply_seed(directory, seed: dict, profile: identity.TenantProfile) -> None:
+def _apply_seed(directory, seed: dict, profile: identity_keys.TenantProfile) -> None:
     """A seed is a dump to load, or {"generate": {"users": N, "groups": M, "seed": S}} for synthetic data. A dump
     replaces the whole directory; if it lacks this emulator's admin app, the admin is bootstrapped again so the
     credentials in endpoints.json keep working."""
@@ -395,7 +397,8 @@ def _apply_seed(directory, seed: dict, profile: identity.TenantProfile) -> None:
     with directory.lock:
         if "generate" in seed:
             spec = seed["generate"]
-            directory.generate(int(spec.get("users", 0)), int(spec.get("groups", 0)), int(spec.get("seed", 0)))
+            directory_synthetic.generate(directory, int(spec.get("users", 0)), int(spec.get("groups", 0)),
+                                         int(spec.get("seed", 0)))
             return
         directory.load(seed)
         if directory.application_by_app_id(profile.admin_client_id) is None:
