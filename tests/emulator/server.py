@@ -20,6 +20,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 import directory_synthetic
+import faults
 import identity
 import identity_keys
 import realism
@@ -123,7 +124,11 @@ class EmulatorApp:
             throttling=options.throttling == "on",
             replication_delay_ms=options.replication_delay_ms,
         )
-        self.realism = realism.Realism(defaults, self.profile.tenant_id, self._user_count)
+        default_faults = faults.cli_fault_specs(getattr(options, "fault", None) or [],
+                                                getattr(options, "fault_path", None) or faults.ALL_GRAPH_PATHS,
+                                                getattr(options, "fault_seed", None))
+        self.realism = realism.Realism(defaults, self.profile.tenant_id, self._user_count,
+                                       default_faults=default_faults)
         self._tenant_lock = threading.Lock()
         self.tenant = self._new_tenant()
         self.identity = None
@@ -184,11 +189,20 @@ class EmulatorApp:
         except identity.GraphAuthError as error:
             return _graph_error(401, "InvalidAuthenticationToken", str(error), correlation,
                                 {"WWW-Authenticate": GRAPH_WWW_AUTHENTICATE})
-        rejection = self.realism.gate_request(
+        rejection, drop_after_answering = self.realism.gate_request(
             claims, request.method, path, request.args.to_dict(flat=False), is_batch=path in GRAPH_BATCH_PATHS
         )
         if rejection is not None:
-            return _rejected(rejection, correlation)
+            response = _rejected(rejection, correlation)
+        else:
+            response = self._handle_graph(request, claims, path, correlation)
+        if drop_after_answering:
+            # The request ran and its effects stay; only the answer is lost (the "response" phase of a drop).
+            request.get_data()  # a handler that failed early may have left body bytes unread
+            raise DropConnection()
+        return response
+
+    def _handle_graph(self, request: Request, claims: dict, path: str, correlation: Correlation) -> Response:
         # GraphService may reuse the ids so error bodies and headers agree.
         request.environ["emulator.request_id"] = correlation.request_id
         request.environ["emulator.client_request_id"] = correlation.client_request_id
@@ -431,13 +445,13 @@ def _json_body(request: Request):
 
 
 def _graph_error(status: int, code: str, message: str, correlation: Correlation, headers=None) -> Response:
-    body = realism.graph_error_body(code, message, correlation.request_id, correlation.client_request_id)
+    body = faults.graph_error_body(code, message, correlation.request_id, correlation.client_request_id)
     response = identity.json_response(body, status, headers)
     response.headers["x-ms-ags-diagnostic"] = GRAPH_DIAGNOSTIC
     return response
 
 
-def _rejected(rejection: realism.Rejection, correlation: Correlation) -> Response:
+def _rejected(rejection: faults.Rejection, correlation: Correlation) -> Response:
     if rejection.drop:
         raise DropConnection()
     return _graph_error(rejection.status, rejection.code, rejection.message, correlation, rejection.headers)
