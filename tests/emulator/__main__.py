@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--auto-approve", action="store_true", help="approve device codes at once, as the admin user")
     serve.add_argument("--device-code-interval", type=_non_negative, default=1,
                        help="polling interval announced for device codes (Entra says 5; 1 keeps tests fast)")
+    serve.add_argument("--cloud", default="azure_global",
+                       choices=["azure_global", "azure_gcc", "azure_gcc_high", "azure_dod", "azure_china"],
+                       help="the national cloud the tenant lives in (tenant_environment): tokens are issued, and Graph "
+                            "accepts them, only for that cloud's Graph resource; other clouds' login hosts do not know "
+                            "the tenant (default azure_global; azure_gcc uses the global hosts)")
     serve.add_argument("--seed", help="JSON file to load after the admin bootstrap (a dump, or {\"generate\": ...})")
     chaos = serve.add_argument_group(
         "injected faults", "Faults at a rate on Graph requests (and on each $batch item; a drop always takes the whole "

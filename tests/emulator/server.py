@@ -23,6 +23,7 @@ import directory_synthetic
 import faults
 import identity
 import identity_keys
+import national_clouds
 import realism
 import tls
 from directory import Directory
@@ -30,11 +31,14 @@ from graph import GraphService
 
 GRAPH_BATCH_PATHS = frozenset({"/v1.0/$batch", "/beta/$batch"})
 _SLASH_RUNS = re.compile(r"/{2,}")
-# What Graph sends with a 401 (seen on graph.microsoft.com responses).
-GRAPH_WWW_AUTHENTICATE = (
-    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
-    f'client_id="{identity.GRAPH_APP_ID}"'
-)
+
+
+def graph_www_authenticate(cloud) -> str:
+    """What Graph sends with a 401 (seen on graph.microsoft.com responses), naming the cloud's login host."""
+    return (f'Bearer realm="", authorization_uri="https://{cloud.login_hosts[0]}/common/oauth2/authorize", '
+            f'client_id="{national_clouds.GRAPH_APP_ID}"')
+
+
 GRAPH_DIAGNOSTIC = json.dumps({"ServerInfo": {"DataCenter": "Emulator", "Slice": "E", "Ring": "0", "ScaleUnit": "000",
                                               "RoleInstance": "EMULATOR"}})
 
@@ -116,6 +120,7 @@ class EmulatorApp:
     def __init__(self, state_dir: Path, options):
         self.state_dir = Path(state_dir)
         self.options = options
+        self.cloud = national_clouds.CLOUDS[getattr(options, "cloud", None) or national_clouds.DEFAULT_CLOUD]
         self.profile = identity_keys.TenantProfile.load_or_create(self.state_dir)
         self.signing_key = identity_keys.SigningKey.load_or_create(self.state_dir)
         self.seed = _read_seed(options.seed) if options.seed else None
@@ -141,6 +146,7 @@ class EmulatorApp:
             on_token_request=self.realism.stats.token_request,
             auto_approve=self.options.auto_approve,
             device_code_interval_s=self.options.device_code_interval,
+            cloud=self.cloud,
         )
 
     # -- WSGI ---------------------------------------------------------------------------------------------------------
@@ -177,7 +183,8 @@ class EmulatorApp:
         try:
             return handler(request, **arguments)
         except identity.AadError as error:
-            return error.response(request.headers.get("client-request-id") or correlation.request_id)
+            return error.response(request.headers.get("client-request-id") or correlation.request_id,
+                                  login_host=self.cloud.login_hosts[0])
 
     # -- Graph ----------------------------------------------------------------------------------------------------------
 
@@ -188,7 +195,7 @@ class EmulatorApp:
             claims = self.identity.verify_graph_token(request.headers.get("Authorization"), request)
         except identity.GraphAuthError as error:
             return _graph_error(401, "InvalidAuthenticationToken", str(error), correlation,
-                                {"WWW-Authenticate": GRAPH_WWW_AUTHENTICATE})
+                                {"WWW-Authenticate": graph_www_authenticate(self.cloud)})
         rejection, drop_after_answering = self.realism.gate_request(
             claims, request.method, path, request.args.to_dict(flat=False), is_batch=path in GRAPH_BATCH_PATHS
         )
@@ -346,6 +353,7 @@ class EmulatorApp:
             "ca_path": str(ca_path),
             "tenant_id": self.profile.tenant_id,
             "tenant_domain": self.profile.tenant_domain,
+            "cloud": self.cloud.name,
             "admin": self.profile.admin(),
             "emulator_key": self.profile.emulator_key,
         }
