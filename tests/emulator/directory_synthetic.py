@@ -5,7 +5,8 @@ entry each) so outstanding delta tokens see them.
 """
 import random
 
-from directory import gc_paused, iso_now, new_group_record, new_user_record
+from directory import gc_paused
+from directory_records import iso_now, new_group_record, new_user_record
 
 DEPARTMENTS = ["Engineering", "Sales", "Marketing", "Finance", "Human Resources", "Legal", "Operations",
                "Support", "Research", "Procurement"]

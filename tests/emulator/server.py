@@ -64,6 +64,9 @@ URL_MAP = Map(
         Rule("/_emulator/seed", endpoint="admin_seed", methods=["POST"]),
         Rule("/_emulator/expire-delta-tokens", endpoint="admin_expire_delta_tokens", methods=["POST"]),
         Rule("/_emulator/devicecode/approve", endpoint="admin_approve_device_code", methods=["POST"]),
+        Rule("/_emulator/domains", endpoint="admin_domains", methods=["GET", "POST"]),
+        Rule("/_emulator/domains/<name>", endpoint="admin_domain", methods=["DELETE"]),
+        Rule("/_emulator/objects/<object_id>/proxyAddresses", endpoint="admin_proxy_addresses", methods=["PUT"]),
         Rule("/_emulator/<path:rest>", endpoint="admin_unknown"),
     ],
     # We collapse "//" ourselves (SDKs send /v1.0//users); Werkzeug's merge_slashes would answer with a redirect.
@@ -239,7 +242,7 @@ class EmulatorApp:
         if not identity_keys.constant_time_equals(key, self.profile.emulator_key):
             return _admin_error(403, "The X-Emulator-Key header does not match this emulator.")
         try:
-            return getattr(self, endpoint)(request)
+            return getattr(self, endpoint)(request, **arguments)
         except AdminError as error:
             return _admin_error(error.status, str(error))
 
@@ -309,7 +312,52 @@ class EmulatorApp:
             raise AdminError(404, str(error)) from None
         return identity.json_response({"approved": True, "user_id": user_id})
 
-    def admin_unknown(self, request: Request) -> Response:
+    def admin_domains(self, request: Request) -> Response:
+        """GET: the tenant's domains; POST {"name", "isVerified"?, "isDefault"?, "authenticationType"?} adds one
+        (UPNs may then use it when it is verified)."""
+        directory = self.tenant.directory
+        if request.method == "GET":
+            with directory.lock:
+                return identity.json_response({"domains": list(directory.domains.values())})
+        body = _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise AdminError(400, "'name' (a domain name such as fabrikam.example) is required")
+        with directory.lock:
+            try:
+                domain = directory.add_domain(body["name"], verified=body.get("isVerified", True) is True,
+                                              default=body.get("isDefault", False) is True,
+                                              authentication_type=body.get("authenticationType", "Managed"))
+            except ValueError as error:
+                raise AdminError(400, str(error)) from None
+            return identity.json_response(domain, 201)
+
+    def admin_domain(self, request: Request, name: str) -> Response:
+        directory = self.tenant.directory
+        with directory.lock:
+            try:
+                directory.remove_domain(name)
+            except LookupError as error:
+                raise AdminError(404, str(error)) from None
+            except ValueError as error:
+                raise AdminError(400, str(error)) from None
+        return Response(status=204)
+
+    def admin_proxy_addresses(self, request: Request, object_id: str) -> Response:
+        """PUT {"proxyAddresses": ["SMTP:a@x", "smtp:b@y"]}: what Exchange or Entra Connect would set (read-only in
+        Graph). Not checked for uniqueness: the admin API builds test situations, conflicts included."""
+        body = _json_body(request)
+        addresses = body.get("proxyAddresses") if isinstance(body, dict) else None
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
+            raise AdminError(400, "'proxyAddresses' must be a list of strings like \"smtp:alias@domain\"")
+        directory = self.tenant.directory
+        with directory.lock:
+            try:
+                directory.set_proxy_addresses(object_id, addresses)
+            except LookupError as error:
+                raise AdminError(404, str(error)) from None
+        return Response(status=204)
+
+    def admin_unknown(self, request: Request, **_) -> Response:
         raise AdminError(404, f"No admin endpoint at {request.path}.")
 
     # -- tenant lifecycle ---------------------------------------------------------------------------------------------
@@ -411,13 +459,16 @@ def _read_seed(path) -> dict:
 
 
 def _apply_seed(directory, seed: dict, profile: identity_keys.TenantProfile) -> None:
-    """A seed is a dump to load, or {"generate": {"users": N, "groups": M, "seed": S}} for synthetic data. A dump
+    """A seed is a dump to load, or {"generate": {"users": N, "groups": M, "seed": S}, "domains": [...]} for synthetic
+    data. Both may name extra domains ({"name": "fabrikam.example", "isVerified": true}). A dump
     replaces the whole directory; if it lacks this emulator's admin app, the admin is bootstrapped again so the
     credentials in endpoints.json keep working."""
     if not isinstance(seed, dict):
         raise TypeError("a seed is a JSON object")
     with directory.lock:
         if "generate" in seed:
+            for domain in seed.get("domains") or []:  # {"name", "isVerified"?, "isDefault"?}, as in a dump
+                directory.load_domain(domain)
             spec = seed["generate"]
             directory_synthetic.generate(directory, int(spec.get("users", 0)), int(spec.get("groups", 0)),
                                          int(spec.get("seed", 0)))
