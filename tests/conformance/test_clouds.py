@@ -95,3 +95,19 @@ def test_delegated_scopes_name_the_clouds_graph(gcc_high):
     refused = requests.post(f"{gcc_high.base_url}/organizations/oauth2/v2.0/devicecode", verify=gcc_high.ca_path,
                             timeout=30, data={"client_id": AZURE_CLI, "scope": "https://graph.microsoft.com/User.Read"})
     gcc_high.assert_aad_error(refused, 400, "invalid_resource", 500011)
+
+
+def test_serve_prints_the_playbook_variables_without_secrets(gcc_high):
+    emulator = gcc_high.emulator
+    endpoints = emulator.endpoints
+    banner = (emulator.state_dir / "emulator.log").read_text()
+    for role in ("manual_configuration", "auto_configuration"):
+        assert f"{role}_tenant_environment: azure_gcc_high" in banner
+        assert f"{role}_tenant_id: {endpoints['tenant_id']}" in banner
+        assert f"{role}_authority_host: {endpoints['authority_host']}" in banner
+        assert f"{role}_graph_endpoint: {endpoints['graph_endpoint']}" in banner
+        assert f"{role}_ca_path: {endpoints['ca_path']}" in banner
+    assert str(emulator.state_dir / "endpoints.json") in banner
+    for secret in (endpoints["admin"]["client_secret"], endpoints["admin"]["password"], endpoints["emulator_key"]):
+        assert secret not in banner
+

@@ -423,9 +423,30 @@ def serve(options) -> int:
     base_url = f"https://{_url_host(options.host)}:{server.port}"
     _write_json_atomically(state_dir / "endpoints.json", app.endpoints_document(base_url, certificates.ca_cert))
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    print(f"idsync.entra tenant emulator listening on {base_url} (state: {state_dir})", flush=True)
+    print(playbook_variables(app.endpoints_document(base_url, certificates.ca_cert), state_dir / "endpoints.json"),
+          flush=True)
     server.serve_forever()  # returns on KeyboardInterrupt (SIGINT, or SIGTERM via the handler) and closes
     return 0
+
+
+def playbook_variables(endpoints: dict, endpoints_path: Path) -> str:
+    """What a user passes to the collection's roles and modules to use this emulator (roles/*/meta/argument_specs.yml,
+    playbooks/vars/*.yml). No secrets: the admin client secret and password stay in endpoints.json."""
+    common = {"tenant_environment": endpoints["cloud"], "tenant_id": endpoints["tenant_id"],
+              "authority_host": endpoints["authority_host"], "graph_endpoint": endpoints["graph_endpoint"],
+              "ca_path": endpoints["ca_path"]}
+    lines = [f"idsync.entra tenant emulator listening on {endpoints['graph_endpoint']} "
+             f"(cloud: {endpoints['cloud']}, state: {endpoints_path.parent})",
+             f"Variables for the collection's playbooks (secrets and the admin API key: {endpoints_path}):",
+             "  # playbooks/manual_configure.yml (roles/manual_configuration)"]
+    lines += [f"  manual_configuration_{name}: {value}" for name, value in common.items()]
+    lines += ["  # playbooks/auto_configure.yml (roles/auto_configuration)"]
+    lines += [f"  auto_configuration_{name}: {value}" for name, value in common.items()]
+    lines += [f"  auto_configuration_admin: {{method: client_secret, client_id: {endpoints['admin']['client_id']}, "
+              "client_secret: <admin.client_secret in endpoints.json>}",
+              "  # (or method: device_code, approved with POST /_emulator/devicecode/approve or serve --auto-approve)",
+              "  # modules (idsync.entra.connection, sync, ...): the same options without the role prefix"]
+    return "\n".join(lines)
 
 
 def _raise_keyboard_interrupt(signum, frame):
