@@ -132,6 +132,15 @@ def _tenant(ctx):
     return ctx.get("tenant_id") or "(unknown tenant)"
 
 
+_RESOURCE_RE = re.compile(r"resource principal named (\S+) was not found")
+
+
+def _resource(description):
+    """The resource an AADSTS500011 names ("The resource principal named https://graph.microsoft.us was ...")."""
+    match = _RESOURCE_RE.search(description or "")
+    return match.group(1) if match else "(the requested resource)"
+
+
 def _env(ctx):
     env = ctx.get("environment") or "azure_global"
     host = ctx.get("authority_host")
@@ -178,9 +187,12 @@ _AADSTS_MESSAGES = {
     700025: lambda c, d: (
         "Application {0} is a public client, which cannot use a client secret or certificate: use a confidential "
         "application registration, or turn off 'Allow public client flows'.".format(_app(c))),
+    # A tenant has service principals only for its own national cloud's resources, so asking for another cloud's
+    # Graph (https://graph.microsoft.us from a global tenant, ...) is the usual cause.
     500011: lambda c, d: (
-        "The Microsoft Graph resource was not found in tenant {0}: check that tenant_environment ({1}) is the "
-        "cloud the tenant lives in.".format(_tenant(c), c.get("environment") or "azure_global")),
+        "Tenant {0} has no resource named {1}, so tenant_environment ({2}) is probably wrong for this tenant: set it "
+        "to the cloud the tenant lives in (azure_global, azure_gcc, azure_gcc_high, azure_dod or azure_china)."
+        .format(_tenant(c), _resource(d), c.get("environment") or "azure_global")),
     70011: lambda c, d: (
         "The scope requested for application {0} is not valid: check tenant_environment and graph_endpoint "
         "(the scope must be the cloud's Graph resource followed by /.default).".format(_app(c))),

@@ -5,48 +5,27 @@ Records are plain JSON-serialisable dicts holding Graph property values; keys st
 rendered. Business rules and Graph error shapes live in the graph_* modules; this module only keeps state
 consistent and indexed so that every lookup is O(1) and every page or delta call is O(page) / O(changes).
 """
-import base64
 import bisect
 import contextlib
 import gc
-import hashlib
 import hmac
-import random
+import re
 import secrets
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
-from graph_catalog import (EXCHANGE_APP_ID, FIRST_PARTY_SERVICE_PRINCIPALS, GLOBAL_ADMINISTRATOR, GRAPH_APP_ID,
-                           MICROSOFT_TENANT_ID, ROLE_TEMPLATES)
+from directory_records import (ROLE_TEMPLATE_BY_ID, TENANT_EPOCH, b64url, first_party_service_principal, guid_bytes,
+                               iso_now, new_application_record, new_domain_record, new_service_principal_record,
+                               new_user_record, parse_iso, smtp_addresses, stable_id)
+from graph_catalog import EXCHANGE_APP_ID, FIRST_PARTY_SERVICE_PRINCIPALS, GLOBAL_ADMINISTRATOR, GRAPH_APP_ID
 
 __all__ = ["Directory", "GRAPH_APP_ID", "EXCHANGE_APP_ID"]
 
 KINDS = ("user", "group", "application", "servicePrincipal")
-TENANT_EPOCH = "2024-01-01T00:00:00Z"   # createdDateTime of objects every tenant starts with
 STATE_VERSION = 1
-
-
-def iso_now():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value):
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def stable_id(tenant_id, name):
-    """A GUID that is the same for the same tenant and name, so restarts and resets keep ids."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"idsync-emulator:{tenant_id}:{name}"))
-
-
-def guid_bytes(value):
-    return uuid.UUID(value).bytes_le
-
-
-def b64url(raw):
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+DOMAIN_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 class OrderedIds:
@@ -85,6 +64,7 @@ class Directory:
         self.lock = threading.RLock()
         self.settings = {"replication_delay_ms": 0, "delta_token_ttl_s": None}
         self._reset_state()
+        self.domains = self._initial_domains()
         self._add_first_party_service_principals()
 
     # ------------------------------------------------------------------ state and indexes
@@ -108,6 +88,7 @@ class Directory:
         self.role_assignments = {}
         self.directory_roles = {}
         self.deleted = {}       # id -> {"kind", "record", "memberOf"} of soft-deleted objects
+        self.address_owner = {}  # lower-case SMTP address (mail, smtp: proxy) -> id of the live or deleted holder
         self.changes = []       # delta change log; a change's sequence number is its index
         self.delta_epoch = 0
         self.next_seq = 0
@@ -129,13 +110,67 @@ class Directory:
     def service_principals(self):
         return self.objects["servicePrincipal"]
 
+    # ------------------------------------------------------------------ domains
+    def _initial_domains(self):
+        return {self.domain: new_domain_record(self.domain, verified=True, default=True, initial=True)}
+
+    def add_domain(self, name, verified=True, default=False, authentication_type="Managed"):
+        """A domain of the tenant (the admin API and seeds add them; Graph's own domain API is not emulated)."""
+        name = str(name or "").strip().lower()
+        if not DOMAIN_NAME.match(name):
+            raise ValueError(f"'{name}' is not a domain name")
+        if name in self.domains:
+            raise ValueError(f"the tenant already has the domain '{name}'")
+        if authentication_type not in ("Managed", "Federated"):
+            raise ValueError("'authenticationType' must be Managed or Federated")
+        if default:
+            if not verified:
+                raise ValueError("only a verified domain can be the default domain")
+            for domain in self.domains.values():
+                domain["isDefault"] = False
+        self.domains[name] = new_domain_record(name, verified, default, False, authentication_type)
+        return self.domains[name]
+
+    def remove_domain(self, name):
+        domain = self.domains.get(str(name).lower())
+        if domain is None:
+            raise LookupError(f"the tenant has no domain '{name}'")
+        if domain["isInitial"] or domain["isDefault"]:
+            raise ValueError("the initial and the default domain cannot be removed")
+        del self.domains[domain["id"]]
+
+    def default_domain(self):
+        return next(name for name, domain in self.domains.items() if domain["isDefault"])
+
     def verified_domains(self):
-        """The tenant's domains as /organization reports them; the initial domain is also the default here."""
-        return [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": True, "isInitial": True,
-                 "name": self.domain, "type": "Managed"}]
+        """Learn "organization resource type", verifiedDomains: capabilities, isDefault, isInitial, name, type."""
+        return [{"capabilities": "Email, OfficeCommunicationsOnline", "isDefault": d["isDefault"],
+                 "isInitial": d["isInitial"], "name": d["id"], "type": d["authenticationType"]}
+                for d in self.domains.values() if d["isVerified"]]
 
     def is_verified_domain(self, name):
-        return any(d["name"].lower() == name.lower() for d in self.verified_domains())
+        domain = self.domains.get(str(name).lower())
+        return bool(domain and domain["isVerified"])
+
+    # ------------------------------------------------------------------ SMTP addresses (unique across objects)
+    def address_holder(self, address):
+        """Id of the user or group (live or soft-deleted) whose mail or smtp proxy address this is, else None."""
+        return self.address_owner.get(str(address).lower())
+
+    def set_proxy_addresses(self, object_id, addresses):
+        kind, record = self.find(object_id)
+        if kind not in ("user", "group"):
+            raise LookupError(f"no user or group '{object_id}'")
+        self.update(kind, object_id, {"proxyAddresses": list(addresses)})
+
+    def _index_addresses(self, record):
+        for address in smtp_addresses(record):
+            self.address_owner[address] = record["id"]
+
+    def _unindex_addresses(self, record):
+        for address in smtp_addresses(record):
+            if self.address_owner.get(address) == record["id"]:
+                del self.address_owner[address]
 
     # ------------------------------------------------------------------ replication delay
     def is_replicating(self, record):
@@ -248,6 +283,8 @@ class Directory:
         return record
 
     def _index(self, kind, record):
+        if kind in ("user", "group"):
+            self._index_addresses(record)
         if kind == "user" and record.get("userPrincipalName"):
             self.user_by_upn[record["userPrincipalName"].lower()] = record["id"]
         elif kind == "application":
@@ -258,6 +295,8 @@ class Directory:
             self.sp_by_app_id[record["appId"].lower()] = record["id"]
 
     def _unindex(self, kind, record):
+        if kind in ("user", "group"):
+            self._unindex_addresses(record)
         if kind == "user" and record.get("userPrincipalName"):
             self.user_by_upn.pop(record["userPrincipalName"].lower(), None)
         elif kind == "application":
@@ -304,6 +343,8 @@ class Directory:
         record, member_of = self._detach(kind, object_id)
         record["deletedDateTime"] = iso_now()
         self.deleted[object_id] = {"kind": kind, "record": record, "memberOf": member_of}
+        if kind in ("user", "group"):
+            self._index_addresses(record)  # a deleted object keeps its addresses until it is purged
         self._log(kind, object_id, "softDeleted")
         return record
 
@@ -326,6 +367,7 @@ class Directory:
 
     def purge(self, object_id):
         entry = self.deleted.pop(object_id)
+        self._unindex_addresses(entry["record"])
         self._log(entry["kind"], object_id, "hardDeleted")
         return entry
 
@@ -459,41 +501,8 @@ class Directory:
         user["_password"] = password
         self.add_role_assignment(user["id"], GLOBAL_ADMINISTRATOR)
 
-    # ------------------------------------------------------------------ bulk synthetic data
-    def generate(self, users: int, groups: int, seed: int = 0):
-        """Synthetic users (departments, job titles, managers) and groups with memberships, for scale tests.
-        Seeded objects are fully replicated; they are logged so outstanding delta tokens see them."""
-        rng = random.Random(seed)
-        with _gc_paused():
-            new_users = self._generate_users(rng, users)
-            self._generate_groups(rng, groups, new_users)
-
-    def _generate_users(self, rng, count):
-        start = self.generated
-        self.generated += count
-        created = iso_now()
-        givens, surnames = rng.choices(GIVEN_NAMES, k=count), rng.choices(SURNAMES, k=count)
-        titles = rng.choices(JOB_TITLES, k=count)
-        made = []
-        for offset, number in enumerate(range(start, start + count)):
-            given, surname = givens[offset], surnames[offset]
-            department = DEPARTMENTS[number % len(DEPARTMENTS)]
-            city, country, usage_location = CITIES[number % len(CITIES)]
-            nickname = f"{given}.{surname}.{number:06d}".lower()
-            upn = f"{nickname}@{self.domain}"
-            made.append({
-                "id": _random_guid(rng), "accountEnabled": True, "displayName": f"{given} {surname}",
-                "givenName": given, "surname": surname, "userPrincipalName": upn, "mail": upn,
-                "mailNickname": nickname, "department": department, "jobTitle": titles[offset],
-                "employeeId": f"E{number:07d}", "companyName": "Contoso", "city": city, "country": country,
-                "usageLocation": usage_location, "employeeType": "Employee", "createdDateTime": created,
-                "userType": "Member",
-            })
-        self._add_seeded("user", made)
-        self._assign_generated_managers(rng, made)
-        return made
-
-    def _add_seeded(self, kind, records):
+    # ------------------------------------------------------------------ bulk loading (directory_synthetic.py)
+    def add_seeded(self, kind, records):
         """Bulk version of add() for generated objects: no replication window, one change log entry each."""
         store, order, kinds, changes = self.objects[kind], self.order[kind], self.kind_by_id, self.changes
         for record in records:
@@ -505,50 +514,16 @@ class Directory:
             self._index(kind, record)
             changes.append((kind, record["id"], "created"))
 
-    def _assign_generated_managers(self, rng, made):
-        """One head per department; about one user in ten manages a team reporting to the head."""
-        by_department = {}
-        for record in made:
-            by_department.setdefault(record["department"], []).append(record["id"])
-        for ids in by_department.values():
-            head, managers = ids[0], ids[1:max(2, len(ids) // 10)]
-            for manager_id in managers:
-                self._link_manager(manager_id, head)
-            reports = ids[len(managers) + 1:]
-            chosen = rng.choices(managers, k=len(reports)) if managers else [head] * len(reports)
-            for user_id, manager_id in zip(reports, chosen):
-                self._link_manager(user_id, manager_id)
-
-    def _link_manager(self, user_id, manager_id):
+    def link_manager(self, user_id, manager_id):
         self.manager_of[user_id] = manager_id
         self.reports.setdefault(manager_id, {})[user_id] = None
-
-    def _generate_groups(self, rng, count, new_users):
-        created = iso_now()
-        user_ids = [u["id"] for u in new_users] or list(self.users)
-        records = []
-        for number in range(count):
-            department = DEPARTMENTS[number % len(DEPARTMENTS)]
-            unified = number % 10 == 0
-            records.append(new_group_record(_random_guid(rng), {
-                "displayName": f"{department} {GROUP_TOPICS[number % len(GROUP_TOPICS)]} {number:05d}",
-                "mailNickname": f"grp{self.next_seq + number:07d}", "mailEnabled": unified,
-                "securityEnabled": not unified, "groupTypes": ["Unified"] if unified else [],
-                "description": f"Synthetic {department} group",
-            }, self.domain, created=created))
-        self._add_seeded("group", records)
-        sizes = rng.choices(range(5, 41), k=count)
-        for record, size in zip(records, sizes):
-            members = self.members.setdefault(record["id"], {})
-            for member_id in rng.choices(user_ids, k=size) if user_ids else ():
-                members[member_id] = None
-                self.member_of.setdefault(member_id, {})[record["id"]] = None
 
     # ------------------------------------------------------------------ persistence
     def dump(self) -> dict:
         with self.lock:
             return {
                 "version": STATE_VERSION, "tenantId": self.tenant_id, "domain": self.domain,
+                "domains": list(self.domains.values()),
                 "displayName": self.display_name, "settings": dict(self.settings),
                 "objects": {kind: list(store.values()) for kind, store in self.objects.items()},
                 "members": {k: list(v) for k, v in self.members.items() if v},
@@ -564,10 +539,13 @@ class Directory:
     def load(self, state: dict) -> None:
         if state.get("version", STATE_VERSION) != STATE_VERSION:
             raise ValueError(f"unsupported state version {state.get('version')!r}")
-        with self.lock, _gc_paused():
+        with self.lock, gc_paused():
             self._reset_state()
             self.tenant_id = state.get("tenantId", self.tenant_id)
             self.domain = state.get("domain", self.domain)
+            self.domains = self._initial_domains()
+            for domain in state.get("domains") or []:
+                self.load_domain(domain)
             self.display_name = state.get("displayName", self.display_name)
             self.settings.update(state.get("settings") or {})
             for kind in KINDS:
@@ -584,110 +562,35 @@ class Directory:
                 for owner_id in owner_ids:
                     self.add_owner(object_id, owner_id)
             for user_id, manager_id in state.get("managerOf", {}).items():
-                self._link_manager(user_id, manager_id)
+                self.link_manager(user_id, manager_id)
             for record in state.get("appRoleAssignments", []):
                 self.add_app_role_assignment(record)
             self.role_assignments = {r["id"]: r for r in state.get("roleAssignments", [])}
             self.directory_roles = {r["id"]: r for r in state.get("directoryRoles", [])}
             self.deleted = state.get("deleted", {})
+            for entry in self.deleted.values():
+                if entry["kind"] in ("user", "group"):
+                    self._index_addresses(entry["record"])
             self.changes = [_change_from_json(c) for c in state.get("changes", [])]
             self.delta_epoch = state.get("deltaEpoch", 0)
             self.next_seq = max(state.get("nextSeq", 0), self.next_seq_after_load())
             self.generated = state.get("generated", 0)
             self._add_first_party_service_principals(only_missing=True)
 
+    def load_domain(self, domain):
+        """A domain record of a dump (`id`) or of a hand-written seed (`name`), with Graph's property names."""
+        name = str(domain.get("id") or domain.get("name") or "").lower()
+        if name in self.domains:
+            self.domains[name].update({k: v for k, v in domain.items() if k in self.domains[name] and k != "id"})
+            return
+        self.add_domain(name, verified=domain.get("isVerified", True), default=domain.get("isDefault", False),
+                        authentication_type=domain.get("authenticationType", "Managed"))
+
     def next_seq_after_load(self):
         return 1 + max((r["_seq"] for store in self.objects.values() for r in store.values()), default=-1)
 
 
 # ---------------------------------------------------------------------- record factories
-def new_user_record(object_id, values, created=None):
-    record = {"id": object_id, "createdDateTime": created or iso_now(), "deletedDateTime": None,
-              "userType": "Member", "creationType": None}
-    record.update(values)
-    return record
-
-
-def new_group_record(object_id, values, domain, created=None):
-    """Learn: "Create group": mail is derived from mailNickname for mail-enabled groups, and securityIdentifier
-    and proxyAddresses are assigned by the service."""
-    record = {"id": object_id, "createdDateTime": created or iso_now(), "deletedDateTime": None,
-              "renewedDateTime": created or iso_now(), "groupTypes": [], "visibility": None,
-              "securityIdentifier": _security_identifier(object_id)}
-    record.update(values)
-    if record.get("mailEnabled"):
-        record["mail"] = f"{record['mailNickname']}@{domain}"
-        record["proxyAddresses"] = [f"SMTP:{record['mail']}"]
-    if "Unified" in record.get("groupTypes", []) and not record.get("visibility"):
-        record["visibility"] = "Public"
-    return record
-
-
-def new_application_record(object_id, app_id, display_name, domain, created=None):
-    """Learn: "Create application": signInAudience defaults to AzureADMyOrg; publisherDomain is the tenant's."""
-    return {
-        "id": object_id, "appId": app_id, "createdDateTime": created or iso_now(), "deletedDateTime": None,
-        "displayName": display_name, "publisherDomain": domain, "signInAudience": "AzureADMyOrg",
-        "identifierUris": [], "tags": [], "keyCredentials": [], "passwordCredentials": [], "appRoles": [],
-        "requiredResourceAccess": [], "addIns": [],
-        "api": {"acceptMappedClaims": None, "knownClientApplications": [], "requestedAccessTokenVersion": None,
-                "oauth2PermissionScopes": [], "preAuthorizedApplications": []},
-        "info": {"logoUrl": None, "marketingUrl": None, "privacyStatementUrl": None, "supportUrl": None,
-                 "termsOfServiceUrl": None},
-        "parentalControlSettings": {"countriesBlockedForMinors": [], "legalAgeGroupRule": "Allow"},
-        "publicClient": {"redirectUris": []},
-        "web": {"homePageUrl": None, "logoutUrl": None, "redirectUris": [],
-                "implicitGrantSettings": {"enableAccessTokenIssuance": False, "enableIdTokenIssuance": False}},
-        "spa": {"redirectUris": []},
-    }
-
-
-def new_service_principal_record(object_id, app, tenant_id):
-    """Learn: "Create servicePrincipal": the new object copies the application's name, roles and scopes."""
-    return {
-        "id": object_id, "deletedDateTime": None, "accountEnabled": True, "appId": app["appId"],
-        "appDisplayName": app.get("displayName"), "displayName": app.get("displayName"),
-        "appOwnerOrganizationId": tenant_id, "appRoleAssignmentRequired": False,
-        "servicePrincipalType": "Application", "signInAudience": app.get("signInAudience"),
-        "servicePrincipalNames": [app["appId"], *app.get("identifierUris", [])],
-        "appRoles": [dict(r) for r in app.get("appRoles") or []],
-        "oauth2PermissionScopes": [dict(s) for s in (app.get("api") or {}).get("oauth2PermissionScopes") or []],
-        "alternativeNames": [], "keyCredentials": [], "passwordCredentials": [], "replyUrls": [], "tags": [],
-        "notificationEmailAddresses": [], "addIns": [], "resourceSpecificApplicationPermissions": [],
-    }
-
-
-def first_party_service_principal(tenant_id, spec):
-    roles = [{"allowedMemberTypes": ["Application"], "description": description, "displayName": display_name,
-              "id": role_id, "isEnabled": True, "origin": "Application", "value": value}
-             for value, role_id, display_name, description in spec["roles"]]
-    scopes = [{"adminConsentDescription": None, "adminConsentDisplayName": None, "id": scope_id, "isEnabled": True,
-               "type": "Admin", "userConsentDescription": None, "userConsentDisplayName": None, "value": value}
-              for value, scope_id in spec["scopes"]]
-    object_id = stable_id(tenant_id, "firstParty:" + spec["appId"])
-    return {
-        "id": object_id, "deletedDateTime": None, "accountEnabled": True, "appId": spec["appId"],
-        "appDisplayName": spec["displayName"], "displayName": spec["displayName"],
-        "appOwnerOrganizationId": MICROSOFT_TENANT_ID, "appRoleAssignmentRequired": False,
-        "servicePrincipalType": "Application", "signInAudience": "AzureADMultipleOrgs",
-        "servicePrincipalNames": list(spec["servicePrincipalNames"]), "appRoles": roles,
-        "oauth2PermissionScopes": scopes, "alternativeNames": [], "keyCredentials": [], "passwordCredentials": [],
-        "replyUrls": [], "tags": [], "notificationEmailAddresses": [], "addIns": [],
-        "resourceSpecificApplicationPermissions": [],
-    }
-
-
-ROLE_TEMPLATE_BY_ID = {template_id: {"id": template_id, "deletedDateTime": None, "displayName": name,
-                                     "description": description}
-                       for template_id, name, description in ROLE_TEMPLATES}
-
-
-def _security_identifier(object_id):
-    digest = hashlib.sha1(object_id.encode()).digest()
-    parts = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
-    return "S-1-12-1-" + "-".join(str(p) for p in parts)
-
-
 def _within_validity(credential, now):
     try:
         start = parse_iso(credential.get("startDateTime") or TENANT_EPOCH)
@@ -698,7 +601,7 @@ def _within_validity(credential, now):
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """Bulk loads allocate hundreds of thousands of dicts that all survive; the cyclic GC would rescan them over
     and over for nothing."""
     enabled = gc.isenabled()
@@ -710,28 +613,6 @@ def _gc_paused():
             gc.enable()
 
 
-def _random_guid(rng):
-    """A version-4 GUID from a seeded generator (uuid.UUID is several times slower for bulk data)."""
-    bits = rng.getrandbits(128) & ~(0xF000 << 64) & ~(0xC000 << 48) | (0x4000 << 64) | (0x8000 << 48)
-    text = f"{bits:032x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
-
-
 def _change_from_json(change):
     kind, object_id, detail = change
     return kind, object_id, tuple(detail) if isinstance(detail, list) else detail
-
-
-DEPARTMENTS = ["Engineering", "Sales", "Marketing", "Finance", "Human Resources", "Legal", "Operations",
-               "Support", "Research", "Procurement"]
-JOB_TITLES = ["Engineer", "Senior Engineer", "Analyst", "Consultant", "Specialist", "Coordinator", "Associate",
-              "Account Executive", "Designer", "Administrator"]
-GIVEN_NAMES = ["Adele", "Alex", "Allan", "Christie", "Debra", "Diego", "Emily", "Enrico", "Grady", "Henrietta",
-               "Irvin", "Isaiah", "Johanna", "Joni", "Lee", "Lidia", "Lynne", "Megan", "Miriam", "Nestor", "Patti",
-               "Pradeep", "Raul", "Sam", "Ian", "Olga", "Kenji", "Amara", "Lucia", "Tomasz"]
-SURNAMES = ["Vance", "Wilber", "Deyoung", "Cline", "Berg", "Siciliani", "Braun", "Gonzalez", "Archie", "Gonzales",
-            "Bellinger", "Jones", "Lauer", "Sherman", "Gu", "Holloway", "Robbins", "Bowen", "Hooper", "Wilke",
-            "Fernandez", "Gupta", "Razor", "Miller", "Ito", "Novak", "Okafor", "Moreau", "Costa", "Kowalski"]
-CITIES = [("Seattle", "United States", "US"), ("London", "United Kingdom", "GB"), ("Berlin", "Germany", "DE"),
-          ("Paris", "France", "FR"), ("Tokyo", "Japan", "JP"), ("Sydney", "Australia", "AU")]
-GROUP_TOPICS = ["Team", "Project", "Distribution", "Access", "Committee"]

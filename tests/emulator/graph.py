@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 import graph_apps as apps
 import graph_directory as directory_api
+import graph_domains as domains
 import graph_groups as groups
 import graph_users as users
 from graph_apps import Key
@@ -76,6 +77,8 @@ ROUTES = [
     (("servicePrincipals", ID, "appRoleAssignments", ID), {"DELETE": apps.revoke_app_role_assignment}),
     (("servicePrincipals", ID, "owners"), {"GET": apps.list_service_principal_owners}),
     (("organization",), {"GET": directory_api.list_organization}),
+    (("domains",), {"GET": domains.list_domains}),
+    (("domains", ID), {"GET": domains.get_domain}),
     (("organization", ID), {"GET": directory_api.get_organization}),
     (("directoryRoles",), {"GET": directory_api.list_directory_roles,
                            "POST": directory_api.activate_directory_role}),

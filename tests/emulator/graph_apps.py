@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 import odata
-from directory import iso_now, new_application_record, new_service_principal_record, parse_iso
+from directory_records import iso_now, new_application_record, new_service_principal_record, parse_iso
 from graph_core import (add_expanded_links, context_fragment, created, directory_object_schema, get_any_visible,
                         is_guid, list_entities, list_links, no_content, ok, page_of_links, reference_body, render,
                         validate_properties, visible)

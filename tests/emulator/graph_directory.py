@@ -1,6 +1,6 @@
 """/organization, directory roles and role management, /directory/deletedItems and /directoryObjects."""
 import odata
-from directory import ROLE_TEMPLATE_BY_ID, TENANT_EPOCH
+from directory_records import ROLE_TEMPLATE_BY_ID, TENANT_EPOCH
 from graph_core import (created, get_any_visible, is_guid, list_links, no_content, ok, page_of_links, record_getter,
                         reference_body, render, render_directory_object, visible)
 from graph_errors import bad_request, invalid_value, not_found, unknown_segment

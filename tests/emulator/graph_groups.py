@@ -1,14 +1,16 @@
 """/groups: create, read, update, delete, members and owners."""
 import odata
-from directory import new_group_record
+from directory_records import new_group_record
 from graph_core import (MEMBER_KINDS, add_expanded_links, context_fragment, created, directory_object_schema,
                         get_any_visible, get_visible, id_from_reference, invalid_object_identifier, is_guid,
                         list_entities, list_links, no_content, ok, reference_body, render, split_binds, text,
                         validate_properties)
 from graph_errors import bad_request, invalid_value, not_found
+from graph_limits import check_lengths_and_formats, refused_value
 from graph_permissions import CREATE_GROUPS, READ_GROUPS, WRITE_GROUPS, WRITE_MEMBERS, require
 from graph_schema import GROUP
-from graph_users import MAIL_NICKNAME_FORBIDDEN, count_segment
+from graph_uniqueness import check_addresses_unique
+from graph_users import count_segment
 
 # Learn: "Create group" / "Add members": at most 20 members and owners can be bound in one request.
 MAX_LINK_CHANGES = 20
@@ -54,33 +56,21 @@ def create_group(svc, call):
     for required in ("displayName", "mailEnabled", "mailNickname", "securityEnabled"):
         if values.get(required) in (None, ""):
             raise invalid_value(required, GROUP.resource)
-    check_group_nickname(values["mailNickname"])
+    check_lengths_and_formats(GROUP.resource, values)
     unified = "Unified" in (values.get("groupTypes") or [])
     if values["mailEnabled"] and not unified:
         raise invalid_value("mailEnabled", GROUP.resource)
     if unified and not values["mailEnabled"]:
         raise invalid_value("mailEnabled", GROUP.resource)
     links = resolve_binds(call, binds)
-    record = new_group_record(call.directory.new_id(), values, call.directory.domain)
+    record = new_group_record(call.directory.new_id(), values, call.directory.default_domain())
     if record.get("mail"):
-        check_mail_unique(call.directory, record["mail"])
+        # Learn (group resource): mailNickname is "unique for Microsoft 365 groups"; their address is an SMTP
+        # proxy address, unique across every object.
+        check_addresses_unique(call.directory, [record["mail"]])
     call.directory.add("group", record)
     apply_binds(call.directory, record["id"], links)
     return created({"@odata.context": call.context("groups/$entity"), **render(GROUP, record)})
-
-
-def check_group_nickname(value):
-    if not value or len(value) > 64 or MAIL_NICKNAME_FORBIDDEN.search(value) or not value.isascii():
-        raise invalid_value("mailNickname", GROUP.resource)
-
-
-def check_mail_unique(directory, mail):
-    """Microsoft 365 group addresses are proxy addresses and must be unique in the tenant."""
-    wanted = f"smtp:{mail}".lower()
-    for group in directory.groups.values():
-        if any(p.lower() == wanted for p in group.get("proxyAddresses") or []):
-            raise bad_request("Another object with the same value for property proxyAddresses already exists.",
-                              details=[{"target": "proxyAddresses", "code": "ObjectConflict"}])
 
 
 def resolve_binds(call, binds):
@@ -135,8 +125,9 @@ def update_group(svc, call, group_id):
     already = [m for m in links.get("members", []) if m in call.directory.members.get(group_id, {})]
     if already:
         raise members_already_exist()
-    if "mailNickname" in values:
-        check_group_nickname(values["mailNickname"])
+    if "displayName" in values and not values["displayName"]:
+        raise refused_value("displayName", GROUP.resource)  # Learn: "can't be cleared during updates"
+    check_lengths_and_formats(GROUP.resource, values)
     if values:
         call.directory.update("group", record["id"], values)
     apply_binds(call.directory, record["id"], links)

@@ -20,6 +20,7 @@ IMPLIED = {
     "GroupMember.ReadWrite.All": ("GroupMember.Read.All",),
     "User.ReadWrite.All": ("User.Read.All",),
     "Organization.ReadWrite.All": ("Organization.Read.All",),
+    "Domain.ReadWrite.All": ("Domain.Read.All",),
     "RoleManagement.ReadWrite.Directory": ("RoleManagement.Read.Directory",),
 }
 
@@ -76,6 +77,12 @@ READ_ORGANIZATION = Access(
     app=_any("Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All", "Directory.ReadWrite.All"),
     delegated=_any("User.Read", "Organization.Read.All", "Directory.Read.All", "Organization.ReadWrite.All",
                    "Directory.ReadWrite.All", "Directory.AccessAsUser.All"))
+# Learn: "List domains" / "Get domain": Domain.Read.All is least privileged (User.ReadWrite.All, Group.ReadWrite.All
+# and Organization.Read.All do not read domains; /organization's verifiedDomains does). Any member may read them.
+READ_DOMAINS = Access(
+    app=_any("Domain.Read.All", "Directory.Read.All", "Domain.ReadWrite.All", "Directory.ReadWrite.All"),
+    delegated=_any("Domain.Read.All", "Directory.Read.All", "Domain.ReadWrite.All", "Directory.ReadWrite.All",
+                   "Directory.AccessAsUser.All"))
 # Learn: "List applications" / "Get servicePrincipal".
 READ_APPS = Access(
     app=_any("Application.Read.All", "Application.ReadWrite.OwnedBy", "Application.ReadWrite.All",

@@ -1,17 +1,14 @@
 """/users: create, read, update, delete, manager, memberOf, directReports."""
-import re
-
 import odata
-from directory import new_user_record
+from directory_records import new_user_record
 from graph_core import (context_fragment, created, get_visible, is_guid, list_entities, no_content, ok, page_of_links,
                         record_getter, reference_body, relationship_filter, render, text, validate_properties,
                         visible)
 from graph_errors import bad_request, invalid_value, not_found
+from graph_limits import check_lengths_and_formats, check_user_principal_name, refused_value
 from graph_permissions import READ_USERS, WRITE_USERS, require
 from graph_schema import GROUP, USER
-
-# Learn: "user resource type": mailNickname may not contain these characters.
-MAIL_NICKNAME_FORBIDDEN = re.compile(r"[@()\\\[\]\";:<>,\s]")
+from graph_uniqueness import check_addresses_unique, check_upn_unique, proxy_addresses_with_mail
 
 
 def user_indexes(directory):
@@ -69,8 +66,11 @@ def create_user(svc, call):
     password = _password_from(values.pop("passwordProfile", None))
     if password is None:
         raise bad_request("A password must be specified to create a new user.")
-    check_mail_nickname(values["mailNickname"])
+    check_lengths_and_formats(USER.resource, values)
     check_user_principal_name(call.directory, values["userPrincipalName"])
+    check_upn_unique(call.directory, values["userPrincipalName"])
+    if values.get("mail"):
+        check_addresses_unique(call.directory, [values["mail"]])
     check_password_complexity(password)
     record = new_user_record(call.directory.new_id(), values)
     record["_password"] = password
@@ -83,28 +83,6 @@ def _password_from(profile):
         return None
     password = profile.get("password")
     return password if isinstance(password, str) and password else None
-
-
-def check_mail_nickname(value):
-    if not value or len(value) > 64 or MAIL_NICKNAME_FORBIDDEN.search(value) or not value.isascii():
-        raise invalid_value("mailNickname", USER.resource)
-
-
-def check_user_principal_name(directory, upn, current_id=None):
-    local, _, domain = upn.partition("@")
-    if not local or not domain or "@" in domain or " " in upn:
-        raise invalid_value("userPrincipalName", USER.resource)
-    if not directory.is_verified_domain(domain):
-        raise bad_request("The domain portion of the userPrincipalName property is invalid. You must use one of "
-                          "the verified domain names in your organization.",
-                          details=[{"target": "userPrincipalName", "code": "InvalidValue"}])
-    existing = directory.user_by_name(upn)
-    taken_by_deleted = any(entry["kind"] == "user" and
-                           (entry["record"].get("userPrincipalName") or "").lower() == upn.lower()
-                           for entry in directory.deleted.values())
-    if (existing and existing["id"] != current_id) or taken_by_deleted:
-        raise bad_request("Another object with the same value for property userPrincipalName already exists.",
-                          details=[{"target": "userPrincipalName", "code": "ObjectConflict"}])
 
 
 def check_password_complexity(password):
@@ -140,10 +118,15 @@ def update_user(svc, call, key):
             raise invalid_value("passwordProfile", USER.resource)
         check_password_complexity(password)
         record["_password"] = password
+    if "displayName" in values and not values["displayName"]:
+        raise refused_value("displayName", USER.resource)  # Learn: "it can't be cleared during updates"
+    check_lengths_and_formats(USER.resource, values)
     if "userPrincipalName" in values:
-        check_user_principal_name(call.directory, values["userPrincipalName"] or "", record["id"])
-    if "mailNickname" in values:
-        check_mail_nickname(values["mailNickname"] or "")
+        check_user_principal_name(call.directory, values["userPrincipalName"] or "")
+        check_upn_unique(call.directory, values["userPrincipalName"], record["id"])
+    if values.get("mail"):
+        check_addresses_unique(call.directory, [values["mail"]], record["id"])
+        values["proxyAddresses"] = proxy_addresses_with_mail(record, values["mail"])
     if values:
         call.directory.update("user", record["id"], values)
     return no_content()

@@ -14,47 +14,24 @@ import base64
 import binascii
 import datetime
 import hashlib
-import hmac
 import json
 import secrets
 import string
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
 from werkzeug.wrappers import Response
 
-import tls
+from identity_keys import (GraphAuthError, SigningKey, TenantProfile, b64url_decode, b64url_encode,
+                           certificate_thumbprints, split_jwt, verify_rsa_signature)
+# Hosts and resources of each national cloud; the emulator stands in for one of them (serve --cloud).
+from national_clouds import (CLOUDS, DEFAULT_CLOUD, EXCHANGE_APP_ID, GRAPH_APP_ID, INSTANCE_METADATA, LOGIN_HOSTS,
+                             bare_host)
 
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
-# Resources (application ID URIs) of Microsoft Graph and Exchange Online in each national cloud
-# (Microsoft Learn: graph/deployments; REFERENCE.md "National clouds").
-GRAPH_RESOURCES = (
-    "https://graph.microsoft.com",
-    "https://graph.microsoft.us",
-    "https://dod-graph.microsoft.us",
-    "https://microsoftgraph.chinacloudapi.cn",
-)
-EXCHANGE_RESOURCES = ("https://outlook.office365.com", "https://outlook.office365.us")
-# Login hosts of every cloud and their aliases, as the real instance discovery endpoint lists them.
-INSTANCE_METADATA = (
-    ("login.microsoftonline.com", "login.windows.net",
-     ("login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net")),
-    ("login.partner.microsoftonline.cn", "login.partner.microsoftonline.cn",
-     ("login.partner.microsoftonline.cn", "login.chinacloudapi.cn")),
-    ("login.microsoftonline.de", "login.microsoftonline.de", ("login.microsoftonline.de",)),
-    ("login.microsoftonline.us", "login.microsoftonline.us", ("login.microsoftonline.us", "login.usgovcloudapi.net")),
-    ("login-us.microsoftonline.com", "login-us.microsoftonline.com", ("login-us.microsoftonline.com",)),
-)
-LOGIN_HOSTS = frozenset(alias for _, _, aliases in INSTANCE_METADATA for alias in aliases)
 # First-party public clients that may start a device code flow in any tenant without an app registration there.
 FIRST_PARTY_PUBLIC_CLIENTS = {
     "14d82eec-204b-4c2f-b7e8-296a70dab67e": "Microsoft Graph Command Line Tools",
@@ -85,7 +62,7 @@ class AadError(Exception):
         super().__init__(f"AADSTS{code}: {text}")
         self.status, self.error, self.code, self.text = status, error, code, text
 
-    def response(self, correlation_id: str | None = None) -> Response:
+    def response(self, correlation_id: str | None = None, login_host: str = "login.microsoftonline.com") -> Response:
         trace_id = str(uuid.uuid4())
         correlation_id = correlation_id or str(uuid.uuid4())
         timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -99,7 +76,7 @@ class AadError(Exception):
             "timestamp": timestamp,
             "trace_id": trace_id,
             "correlation_id": correlation_id,
-            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
+            "error_uri": f"https://{login_host}/error?code={self.code}",
         }
         return json_response(body, self.status)
 
@@ -119,183 +96,10 @@ def malformed_assertion() -> AadError:
     return AadError(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
 
 
-class GraphAuthError(Exception):
-    """A Graph request whose bearer token is missing or invalid (Graph answers 401 InvalidAuthenticationToken)."""
-
-
 def json_response(body, status=200, headers=None) -> Response:
     response = Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
     response.headers["Cache-Control"] = "no-store, no-cache"
     return response
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Base64url and JWT helpers (signatures checked with cryptography, no JWT library needed)
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    text = text.strip().rstrip("=")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def split_jwt(token: str):
-    """Return (header, payload, signing_input, signature) without verifying; ValueError when malformed."""
-    try:
-        header_part, payload_part, signature_part = token.split(".")
-        header = json.loads(b64url_decode(header_part))
-        payload = json.loads(b64url_decode(payload_part))
-        signature = b64url_decode(signature_part)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise ValueError("malformed JWT") from error
-    if not isinstance(header, dict) or not isinstance(payload, dict):
-        raise ValueError("malformed JWT")
-    return header, payload, f"{header_part}.{payload_part}".encode("ascii"), signature
-
-
-def verify_rsa_signature(public_key, algorithm: str, signing_input: bytes, signature: bytes) -> bool:
-    """RS256 = RSASSA-PKCS1-v1_5 + SHA-256; PS256 = RSASSA-PSS + SHA-256, salt = digest length (RFC 7518 3.5)."""
-    if algorithm == "RS256":
-        scheme = padding.PKCS1v15()
-    elif algorithm == "PS256":
-        scheme = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-    else:
-        return False
-    try:
-        public_key.verify(signature, signing_input, scheme, hashes.SHA256())
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
-
-
-def certificate_thumbprints(der: bytes) -> dict:
-    """x5t / x5t#S256 header values (RFC 7515 4.1.7-8) of a certificate, without base64 padding."""
-    return {
-        "x5t": b64url_encode(hashlib.sha1(der).digest()),
-        "x5t#S256": b64url_encode(hashlib.sha256(der).digest()),
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Persistent identity of the emulated tenant
-
-
-@dataclass
-class TenantProfile:
-    """Tenant id, domain, admin credentials and admin-API key: generated once per state dir, then reused."""
-
-    tenant_id: str
-    tenant_domain: str
-    display_name: str
-    admin_client_id: str
-    admin_client_secret: str
-    admin_username: str
-    admin_password: str
-    emulator_key: str
-
-    FILE_NAME = "tenant.json"
-
-    @classmethod
-    def load_or_create(cls, state_dir) -> "TenantProfile":
-        path = Path(state_dir) / cls.FILE_NAME
-        if path.exists():
-            return cls(**json.loads(path.read_text()))
-        profile = cls.generate()
-        tls.write_private_file(path, json.dumps(asdict(profile), indent=2).encode("utf-8"))
-        return profile
-
-    @classmethod
-    def generate(cls) -> "TenantProfile":
-        name = "idsyncemu" + secrets.token_hex(3)
-        domain = f"{name}.onmicrosoft.com"
-        return cls(
-            tenant_id=str(uuid.uuid4()),
-            tenant_domain=domain,
-            display_name=f"{name} (idsync.entra emulator)",
-            admin_client_id=str(uuid.uuid4()),
-            admin_client_secret=_client_secret_value(),
-            admin_username=f"admin@{domain}",
-            admin_password=secrets.token_urlsafe(18),
-            emulator_key=secrets.token_urlsafe(32),
-        )
-
-    def admin(self) -> dict:
-        return {
-            "client_id": self.admin_client_id,
-            "client_secret": self.admin_client_secret,
-            "username": self.admin_username,
-            "password": self.admin_password,
-        }
-
-    def names_tenant(self, tenant: str) -> bool:
-        return tenant.lower() in (self.tenant_id.lower(), self.tenant_domain.lower())
-
-
-def _client_secret_value() -> str:
-    # Entra client secret values are 40 characters with a "~" after a 3-character hint; clients only pass them on.
-    return secrets.token_urlsafe(2)[:3] + "8Q~" + secrets.token_urlsafe(34)[:34]
-
-
-class SigningKey:
-    """The RSA key that signs every token, with a self-signed certificate so the JWKS carries x5c and x5t."""
-
-    KEY_FILE, CERT_FILE = "signing-key.pem", "signing-cert.pem"
-
-    def __init__(self, private_key, certificate: x509.Certificate):
-        self.private_key = private_key
-        self.certificate = certificate
-        self.der = certificate.public_bytes(serialization.Encoding.DER)
-        # Entra's JWKS uses the base64url SHA-1 certificate thumbprint as both kid and x5t.
-        self.kid = certificate_thumbprints(self.der)["x5t"]
-
-    @classmethod
-    def load_or_create(cls, state_dir) -> "SigningKey":
-        key_path, cert_path = Path(state_dir) / cls.KEY_FILE, Path(state_dir) / cls.CERT_FILE
-        if key_path.exists() and cert_path.exists():
-            return cls(tls.load_private_key(key_path), x509.load_pem_x509_certificate(cert_path.read_bytes()))
-        key = tls.new_rsa_key()
-        certificate = tls.self_signed_certificate(key, "idsync.entra emulator token signing", datetime.timedelta(days=3650))
-        tls.write_private_key(key_path, key)
-        cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        return cls(key, certificate)
-
-    def sign(self, payload: dict) -> str:
-        header = {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}
-        signing_input = f"{_json_part(header)}.{_json_part(payload)}".encode("ascii")
-        signature = self.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input.decode('ascii')}.{b64url_encode(signature)}"
-
-    def verify(self, token: str) -> dict:
-        """Return the payload of a token this key signed; GraphAuthError otherwise."""
-        try:
-            header, payload, signing_input, signature = split_jwt(token)
-        except ValueError:
-            raise GraphAuthError("IDX14100: JWT is not well formed, there are no dots (.).") from None
-        if header.get("alg") != "RS256" or header.get("kid") != self.kid:
-            raise GraphAuthError("Access token validation failure.")
-        if not verify_rsa_signature(self.private_key.public_key(), "RS256", signing_input, signature):
-            raise GraphAuthError("Access token validation failure.")
-        return payload
-
-    def jwks(self, issuer: str) -> dict:
-        numbers = self.private_key.public_key().public_numbers()
-        return {"keys": [{
-            "kty": "RSA",
-            "use": "sig",
-            "kid": self.kid,
-            "x5t": self.kid,
-            "n": b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
-            "e": b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
-            "x5c": [base64.b64encode(self.der).decode("ascii")],
-            "issuer": issuer,
-        }]}
-
-
-def _json_part(value: dict) -> str:
-    return b64url_encode(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -360,8 +164,9 @@ class IdentityPlatform:
     """Endpoints of login.microsoftonline.com (v2.0) for one emulated tenant."""
 
     def __init__(self, profile: TenantProfile, signing_key: SigningKey, directory_getter, *, emulator_hosts,
-                 settings_getter, on_token_request=None, auto_approve=False, device_code_interval_s=1):
+                 settings_getter, on_token_request=None, auto_approve=False, device_code_interval_s=1, cloud=None):
         self.profile = profile
+        self.cloud = cloud or CLOUDS[DEFAULT_CLOUD]
         self.signing_key = signing_key
         self._directory = directory_getter
         self._settings = settings_getter
@@ -384,7 +189,7 @@ class IdentityPlatform:
 
     def openid_configuration(self, request, tenant: str) -> Response:
         """GET /{tenant}/v2.0/.well-known/openid-configuration (OpenID Connect discovery, v2.0)."""
-        tenant_segment = self._tenant_segment(tenant)
+        tenant_segment = self._tenant_segment(tenant, request)
         base = f"{request.host_url.rstrip('/')}/{tenant_segment}"
         issuer_tenant = "{tenantid}" if tenant_segment in META_TENANTS else self.profile.tenant_id
         login_host = request.host
@@ -399,7 +204,7 @@ class IdentityPlatform:
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
             "issuer": f"{request.host_url.rstrip('/')}/{issuer_tenant}/v2.0",
             "request_uri_parameter_supported": False,
-            "userinfo_endpoint": f"https://{_graph_host_for(login_host)}/oidc/userinfo",
+            "userinfo_endpoint": f"https://{self._msgraph_host(login_host)}/oidc/userinfo",
             "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
             "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
             "http_logout_supported": True,
@@ -412,9 +217,9 @@ class IdentityPlatform:
             ],
             "kerberos_endpoint": f"{base}/kerberos",
             "tenant_region_scope": None if tenant_segment in META_TENANTS else "NA",
-            "cloud_instance_name": _cloud_instance_name(login_host),
+            "cloud_instance_name": self._cloud_instance_name(login_host),
             "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": _graph_host_for(login_host),
+            "msgraph_host": self._msgraph_host(login_host),
             "rbac_url": "https://pas.windows.net",
         }
         return json_response(body)
@@ -439,7 +244,7 @@ class IdentityPlatform:
 
     def keys(self, request, tenant: str) -> Response:
         """GET /{tenant}/discovery/v2.0/keys: the public key that verifies the emulator's tokens."""
-        self._tenant_segment(tenant)
+        self._tenant_segment(tenant, request)
         return json_response(self.signing_key.jwks(f"{request.host_url.rstrip('/')}/{self.profile.tenant_id}/v2.0"))
 
     # -- device authorization ---------------------------------------------------------------------------------------
@@ -447,7 +252,7 @@ class IdentityPlatform:
     def device_code(self, request, tenant: str) -> Response:
         """POST /{tenant}/oauth2/v2.0/devicecode (Microsoft Learn: v2-oauth2-device-code)."""
         _require_post(request)
-        self._tenant_segment(tenant)
+        self._tenant_segment(tenant, request)
         form = request.form
         client_id = _required(form, "client_id")
         scopes = _required(form, "scope").split()
@@ -492,7 +297,7 @@ class IdentityPlatform:
         """POST /{tenant}/oauth2/v2.0/token."""
         _require_post(request)
         self._on_token_request()
-        tenant_segment = self._tenant_segment(tenant)
+        tenant_segment = self._tenant_segment(tenant, request)
         grant_type = _required(request.form, "grant_type")
         if grant_type == "client_credentials":
             return self._client_credentials(request, tenant_segment)
@@ -516,7 +321,7 @@ class IdentityPlatform:
         with directory.lock:
             application = directory.application_by_app_id(client_id)
             service_principal_id = directory.service_principal_id(client_id)
-            roles = directory.app_roles_granted(client_id, _resource_app_id(resource))
+            roles = directory.app_roles_granted(client_id, self._resource_app_id(resource))
         if service_principal_id is None:
             raise invalid_client(7000229, (
                 f"The client application {client_id} is missing service principal in the tenant "
@@ -576,7 +381,10 @@ class IdentityPlatform:
 
     def _known_resource(self, resource: str) -> str:
         candidate = resource.rstrip("/")
-        known = GRAPH_RESOURCES + EXCHANGE_RESOURCES + (GRAPH_APP_ID,) + tuple(self._emulator_resources())
+        # Only this cloud's resources have service principals in the tenant; another cloud's Graph is unknown here
+        # (AADSTS500011, wording as the service sends it: microsoft/store-submission#18).
+        known = ((self.cloud.graph_resource,) + self.cloud.exchange_resources + (GRAPH_APP_ID,)
+                 + tuple(self._emulator_resources()))
         for name in known:
             if candidate.lower() == name.lower():
                 return name
@@ -732,7 +540,7 @@ class IdentityPlatform:
             body["client_info"] = b64url_encode(json.dumps(info).encode("utf-8"))
 
     def _delegated_resource(self, scopes: list):
-        resource, names = _split_delegated_scopes(scopes)
+        resource, names = _split_delegated_scopes(scopes, self.cloud.graph_resource)
         return self._known_resource(resource), names
 
     # -- claims ----------------------------------------------------------------------------------------------------------
@@ -820,15 +628,17 @@ class IdentityPlatform:
         return _with_seam_defaults(claims)
 
     def _graph_audiences(self, request) -> set:
-        return set(GRAPH_RESOURCES) | {GRAPH_APP_ID} | set(self._own_resources(request))
+        """Graph accepts tokens for its own resource only: another cloud's Graph resource is a wrong audience."""
+        return {self.cloud.graph_resource, GRAPH_APP_ID} | set(self._own_resources(request))
 
     # -- helpers ---------------------------------------------------------------------------------------------------------
 
-    def _tenant_segment(self, tenant: str) -> str:
-        """Validate the {tenant} path segment: the tenant id, its domain, or common/organizations/consumers."""
+    def _tenant_segment(self, tenant: str, request) -> str:
+        """Validate the {tenant} path segment: the tenant id, its domain, or common/organizations/consumers. The
+        login hosts of another national cloud (reached through a DNS override or proxy) do not know this tenant."""
         if tenant.lower() in META_TENANTS:
             return tenant.lower()
-        if self.profile.names_tenant(tenant):
+        if self.profile.names_tenant(tenant) and self._serves_tenant(request.host):
             return self.profile.tenant_id
         # reference-error-codes: AADSTS90002 InvalidTenantName.
         raise AadError(400, "invalid_tenant", 90002, (
@@ -885,6 +695,35 @@ class IdentityPlatform:
     def _is_known_instance(self, host: str, request) -> bool:
         return host in LOGIN_HOSTS or host in self._emulator_hosts or host == request.host.lower()
 
+    def _serves_tenant(self, host: str) -> bool:
+        """The emulator's own hosts and this cloud's login hosts know the tenant; other clouds' login hosts don't."""
+        host = bare_host(host)
+        return host not in LOGIN_HOSTS or host in self.cloud.login_hosts
+
+    def _cloud_instance_name(self, login_host: str) -> str:
+        host = bare_host(login_host)
+        if host not in LOGIN_HOSTS:
+            return self.cloud.instance_name
+        if host.endswith(".us") or host == "login.usgovcloudapi.net":
+            return "microsoftonline.us"
+        if host.endswith(".cn"):
+            return "partner.microsoftonline.cn"
+        return "microsoftonline.com"
+
+    def _msgraph_host(self, login_host: str) -> str:
+        """msgraph_host of the cloud a login host belongs to; the emulator's own host serves Graph itself."""
+        host = bare_host(login_host)
+        if host not in LOGIN_HOSTS:
+            return login_host
+        if host in self.cloud.login_hosts:
+            return self.cloud.graph_host
+        return {"microsoftonline.us": "graph.microsoft.us",
+                "partner.microsoftonline.cn": "microsoftgraph.chinacloudapi.cn",
+                }.get(self._cloud_instance_name(host), "graph.microsoft.com")
+
+    def _resource_app_id(self, resource: str) -> str:
+        return EXCHANGE_APP_ID if resource in self.cloud.exchange_resources else GRAPH_APP_ID
+
     def _emulator_resources(self):
         return [f"https://{host}" for host in self._emulator_hosts]
 
@@ -920,18 +759,14 @@ def _application_not_found(client_id: str, tenant: str) -> AadError:
     ))
 
 
-def _resource_app_id(resource: str) -> str:
-    return EXCHANGE_APP_ID if resource in EXCHANGE_RESOURCES else GRAPH_APP_ID
-
-
-def _split_delegated_scopes(scopes: list):
-    """(resource, [permission names]) of a delegated request; a bare name ("User.Read") means Microsoft Graph
-    (Learn: scopes-oidc "if the resource identifier is omitted ... Microsoft Graph is assumed")."""
+def _split_delegated_scopes(scopes: list, graph_resource: str):
+    """(resource, [permission names]) of a delegated request; a bare name ("User.Read") means Microsoft Graph of the
+    cloud (Learn: scopes-oidc "if the resource identifier is omitted ... Microsoft Graph is assumed")."""
     resources, names = set(), []
     for scope in scopes:
         if scope in OIDC_SCOPES:
             continue
-        resource, name = _resource_and_permission(scope)
+        resource, name = _resource_and_permission(scope, graph_resource)
         resources.add(resource)
         names.append(name)
     if len(resources) > 1:
@@ -939,14 +774,14 @@ def _split_delegated_scopes(scopes: list):
         raise AadError(400, "invalid_scope", 700022, (
             "The provided value for the input parameter scope isn't valid because it contains more than one resource."
         ))
-    return (resources.pop() if resources else "https://graph.microsoft.com"), names
+    return (resources.pop() if resources else graph_resource), names
 
 
-def _resource_and_permission(scope: str):
+def _resource_and_permission(scope: str, graph_resource: str):
     if "://" in scope or scope.startswith(GRAPH_APP_ID + "/"):
         resource, _, name = scope.rpartition("/")
         return resource.rstrip("/"), name
-    return "https://graph.microsoft.com", scope
+    return graph_resource, scope
 
 
 def _delegated_scp(resource_scopes: list, requested: list) -> str:
@@ -1023,27 +858,3 @@ def _thumbprint_hint(header: dict) -> str:
 
 def _iso(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-
-
-def _cloud_instance_name(login_host: str) -> str:
-    host = login_host.split(":")[0].lower()
-    if host.endswith(".us") or host == "login.usgovcloudapi.net":
-        return "microsoftonline.us"
-    if host.endswith(".cn"):
-        return "partner.microsoftonline.cn"
-    return "microsoftonline.com"
-
-
-def _graph_host_for(login_host: str) -> str:
-    """msgraph_host of the cloud a login host belongs to; the emulator's own host serves Graph itself."""
-    host = login_host.split(":")[0].lower()
-    if host not in LOGIN_HOSTS:
-        return login_host
-    return {
-        "microsoftonline.us": "graph.microsoft.us",
-        "partner.microsoftonline.cn": "microsoftgraph.chinacloudapi.cn",
-    }.get(_cloud_instance_name(host), "graph.microsoft.com")
-
-
-def constant_time_equals(left: str | None, right: str) -> bool:
-    return left is not None and hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))

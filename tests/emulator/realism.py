@@ -13,9 +13,9 @@ token bucket here: capacity = the quota, refilled continuously at quota / period
 the application-wide limits (which add up an app's traffic across tenants) can never bind before the
 application+tenant ones and are not modelled. A rejected request consumes nothing.
 
-This module imports nothing from the rest of the emulator, so tests can drive it in-process with a fake clock.
+Injected faults live in faults.py. This module imports nothing else from the emulator, so tests can drive it
+in-process with a fake clock.
 """
-import datetime
 import math
 import re
 import threading
@@ -24,8 +24,9 @@ import uuid
 from dataclasses import asdict, dataclass, fields
 from urllib.parse import parse_qs
 
+from faults import FAULT_ERRORS, FaultInjector, Rejection
+
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
-FAULT_STATUSES = (429, 500, 502, 503, 504, "drop")
 
 RU_PERIOD_S = 10
 RU_QUOTA_BY_TENANT_SIZE = ((50, 3_500), (501, 5_000), (math.inf, 8_000))  # (users below, quota)
@@ -67,53 +68,6 @@ for _method, _path in BASE_COSTS:
 # "Using $select for directoryObjects/getByIds and getObjectsById results in 2 ResourceUnits."
 SELECT_FLAT_COST_PATHS = frozenset({"directoryobjects/getbyids", "getobjectsbyid"})
 _KEY_SEGMENT = re.compile(r"^([^()]+)\((.*)\)$")  # applications(appId='...') = applications/{id}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Graph error bodies
-
-
-def graph_error_body(code: str, message: str, request_id: str, client_request_id: str, details=None) -> dict:
-    """Microsoft Learn graph/errors: {"error": {"code", "message", "innerError": {date, request-id, ...}}}."""
-    error = {
-        "code": code,
-        "message": message,
-        "innerError": {
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
-            "request-id": request_id,
-            "client-request-id": client_request_id,
-        },
-    }
-    if details:
-        error["details"] = details
-    return {"error": error}
-
-
-# graph/errors "HTTP status codes" and "Code property": the codes Graph uses for these statuses.
-FAULT_ERRORS = {
-    429: ("TooManyRequests", "Please retry again later."),
-    500: ("generalException", "An unspecified error has occurred."),
-    502: ("UnknownError", ""),
-    503: ("serviceNotAvailable", "The service is temporarily unavailable. Try the request again after a delay."),
-    504: ("UnknownError", ""),
-}
-
-
-@dataclass
-class Rejection:
-    """A request the realism layer answers itself: an HTTP error, or `drop` = close the connection."""
-
-    status: int | str
-    headers: dict
-    code: str = ""
-    message: str = ""
-
-    @property
-    def drop(self) -> bool:
-        return self.status == "drop"
-
-    def body(self, request_id: str, client_request_id: str) -> dict:
-        return graph_error_body(self.code, self.message, request_id, client_request_id)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -318,90 +272,6 @@ class Throttle:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Faults
-
-
-@dataclass
-class FaultRule:
-    pattern: re.Pattern
-    method: str | None
-    remaining: int
-    status: int | str
-    retry_after: int | None
-
-    def matches(self, method: str, path: str) -> bool:
-        return self.remaining > 0 and (self.method is None or self.method == method) and bool(self.pattern.search(path))
-
-    def rejection(self) -> Rejection:
-        if self.status == "drop":
-            return Rejection("drop", {})
-        headers = {}
-        retry_after = self.retry_after if self.retry_after is not None else (1 if self.status == 429 else None)
-        if retry_after is not None:
-            headers["Retry-After"] = str(retry_after)
-        return Rejection(self.status, headers, *FAULT_ERRORS[self.status])
-
-
-class FaultInjector:
-    """The next N Graph requests matching a path regex (and method) fail with a chosen status or a dropped link."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._rules = []
-
-    def add(self, spec: dict) -> dict:
-        rule = _parse_fault(spec)
-        with self._lock:
-            self._rules.append(rule)
-        return _describe_fault(rule)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rules.clear()
-
-    def describe(self) -> list:
-        with self._lock:
-            return [_describe_fault(rule) for rule in self._rules if rule.remaining > 0]
-
-    def take(self, method: str, path: str, *, can_drop: bool) -> Rejection | None:
-        """Consume one use of the first rule matching this request. A batch item cannot be dropped on its own,
-        so `drop` rules are skipped (and not consumed) for batch items."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.matches(method.upper(), path) and (can_drop or rule.status != "drop"):
-                    rule.remaining -= 1
-                    return rule.rejection()
-        return None
-
-
-def _parse_fault(spec: dict) -> FaultRule:
-    if not isinstance(spec, dict):
-        raise ValueError("a fault is a JSON object")
-    try:
-        pattern = re.compile(str(spec["path"]))
-    except KeyError:
-        raise ValueError("'path' (a regular expression) is required") from None
-    except re.error as error:
-        raise ValueError(f"'path' is not a valid regular expression: {error}") from None
-    status = spec.get("status", 503)
-    if status not in FAULT_STATUSES:
-        raise ValueError(f"'status' must be one of {list(FAULT_STATUSES)}")
-    count = spec.get("count", 1)
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError("'count' must be a positive integer")
-    retry_after = spec.get("retry_after")
-    if retry_after is not None and (isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0):
-        raise ValueError("'retry_after' must be a non-negative integer")
-    method = spec.get("method")
-    return FaultRule(pattern, method.upper() if method else None, count, status, retry_after)
-
-
-def _describe_fault(rule: FaultRule) -> dict:
-    return {"path": rule.pattern.pattern, "method": rule.method, "count": rule.remaining, "status": rule.status,
-            "retry_after": rule.retry_after}
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Statistics
 
 
@@ -411,11 +281,11 @@ class Stats:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._counts, self._by_method = self._zero(), {}
+        self._counts, self._by_method, self._faults_by_status = self._zero(), {}, {}
 
     def reset(self) -> None:
         with self._lock:
-            self._counts, self._by_method = self._zero(), {}
+            self._counts, self._by_method, self._faults_by_status = self._zero(), {}, {}
 
     @staticmethod
     def _zero() -> dict:
@@ -436,15 +306,19 @@ class Stats:
     def throttled(self) -> None:
         self._add("throttled")
 
-    def fault(self) -> None:
-        self._add("faults")
+    def fault(self, status) -> None:
+        """One injected fault; `faults_by_status` keys are "429", "503", ... and "drop"."""
+        with self._lock:
+            self._counts["faults"] += 1
+            self._faults_by_status[str(status)] = self._faults_by_status.get(str(status), 0) + 1
 
     def token_request(self) -> None:
         self._add("token_requests")
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {**self._counts, "by_method": dict(self._by_method)}
+            return {**self._counts, "by_method": dict(self._by_method),
+                    "faults_by_status": dict(self._faults_by_status)}
 
     def _add(self, name: str) -> None:
         with self._lock:
@@ -458,11 +332,14 @@ class Stats:
 class Realism:
     """Settings + throttling + faults + stats behind two calls: `gate_request` (top level) and `gate_item`."""
 
-    def __init__(self, defaults: Settings, tenant_id: str, user_count, clock=time.monotonic):
+    def __init__(self, defaults: Settings, tenant_id: str, user_count, clock=time.monotonic, default_faults=()):
         self.defaults = defaults
         self.settings = defaults
         self.stats = Stats()
         self.faults = FaultInjector()
+        self.default_faults = list(default_faults)  # `serve --fault` rules: installed again (fresh seeds) on reset
+        for spec in self.default_faults:
+            self.faults.add(spec)
         self.throttle = Throttle(tenant_id, user_count, clock)
         self._settings_lock = threading.Lock()
 
@@ -471,6 +348,8 @@ class Realism:
             self.settings = self.defaults
         self.stats.reset()
         self.faults.clear()
+        for spec in self.default_faults:
+            self.faults.add(spec)
         self.throttle.reset()
 
     def update_settings(self, changes: dict) -> Settings:
@@ -483,15 +362,20 @@ class Realism:
         if delay_ms:
             time.sleep(delay_ms / 1000)
 
-    def gate_request(self, claims: dict, method: str, path: str, query: dict, *, is_batch: bool) -> Rejection | None:
-        """Faults, then throttling, for a top-level Graph request. The $batch envelope itself is not throttled;
-        its items are, each on its own, through gate_item (Learn json-batching, "Throttling and batching")."""
+    def gate_request(self, claims: dict, method: str, path: str, query: dict, *, is_batch: bool):
+        """Faults, then throttling, for a top-level Graph request: (rejection or None, drop the connection after
+        answering). The $batch envelope itself is not throttled; its items are, each on its own, through gate_item
+        (Learn json-batching, "Throttling and batching"). A response-phase drop lets the request run (throttling
+        included) and only loses its answer."""
         if not is_batch:
             self.stats.operation(method, batch_item=False)
         rejection = self._fault(method, path, can_drop=True)
+        drop_after = rejection is not None and rejection.drop and rejection.phase == "response"
+        if drop_after:
+            rejection = None
         if rejection is None and not is_batch:
             rejection = self._throttle(claims, method, path, query)
-        return rejection
+        return rejection, drop_after
 
     def gate_item(self, claims: dict, method: str, path: str, query_string: str) -> Rejection | None:
         self.stats.operation(method, batch_item=True)
@@ -503,7 +387,7 @@ class Realism:
     def _fault(self, method: str, path: str, *, can_drop: bool) -> Rejection | None:
         rejection = self.faults.take(method, path, can_drop=can_drop)
         if rejection is not None:
-            self.stats.fault()
+            self.stats.fault(rejection.status)
         return rejection
 
     def _throttle(self, claims: dict, method: str, path: str, query: dict) -> Rejection | None:

@@ -19,7 +19,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+import directory_synthetic
+import faults
 import identity
+import identity_keys
+import national_clouds
 import realism
 import tls
 from directory import Directory
@@ -27,11 +31,14 @@ from graph import GraphService
 
 GRAPH_BATCH_PATHS = frozenset({"/v1.0/$batch", "/beta/$batch"})
 _SLASH_RUNS = re.compile(r"/{2,}")
-# What Graph sends with a 401 (seen on graph.microsoft.com responses).
-GRAPH_WWW_AUTHENTICATE = (
-    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
-    f'client_id="{identity.GRAPH_APP_ID}"'
-)
+
+
+def graph_www_authenticate(cloud) -> str:
+    """What Graph sends with a 401 (seen on graph.microsoft.com responses), naming the cloud's login host."""
+    return (f'Bearer realm="", authorization_uri="https://{cloud.login_hosts[0]}/common/oauth2/authorize", '
+            f'client_id="{national_clouds.GRAPH_APP_ID}"')
+
+
 GRAPH_DIAGNOSTIC = json.dumps({"ServerInfo": {"DataCenter": "Emulator", "Slice": "E", "Ring": "0", "ScaleUnit": "000",
                                               "RoleInstance": "EMULATOR"}})
 
@@ -57,6 +64,9 @@ URL_MAP = Map(
         Rule("/_emulator/seed", endpoint="admin_seed", methods=["POST"]),
         Rule("/_emulator/expire-delta-tokens", endpoint="admin_expire_delta_tokens", methods=["POST"]),
         Rule("/_emulator/devicecode/approve", endpoint="admin_approve_device_code", methods=["POST"]),
+        Rule("/_emulator/domains", endpoint="admin_domains", methods=["GET", "POST"]),
+        Rule("/_emulator/domains/<name>", endpoint="admin_domain", methods=["DELETE"]),
+        Rule("/_emulator/objects/<object_id>/proxyAddresses", endpoint="admin_proxy_addresses", methods=["PUT"]),
         Rule("/_emulator/<path:rest>", endpoint="admin_unknown"),
     ],
     # We collapse "//" ourselves (SDKs send /v1.0//users); Werkzeug's merge_slashes would answer with a redirect.
@@ -113,15 +123,20 @@ class EmulatorApp:
     def __init__(self, state_dir: Path, options):
         self.state_dir = Path(state_dir)
         self.options = options
-        self.profile = identity.TenantProfile.load_or_create(self.state_dir)
-        self.signing_key = identity.SigningKey.load_or_create(self.state_dir)
+        self.cloud = national_clouds.CLOUDS[getattr(options, "cloud", None) or national_clouds.DEFAULT_CLOUD]
+        self.profile = identity_keys.TenantProfile.load_or_create(self.state_dir)
+        self.signing_key = identity_keys.SigningKey.load_or_create(self.state_dir)
         self.seed = _read_seed(options.seed) if options.seed else None
         defaults = realism.Settings(
             latency_ms=options.latency_ms,
             throttling=options.throttling == "on",
             replication_delay_ms=options.replication_delay_ms,
         )
-        self.realism = realism.Realism(defaults, self.profile.tenant_id, self._user_count)
+        default_faults = faults.cli_fault_specs(getattr(options, "fault", None) or [],
+                                                getattr(options, "fault_path", None) or faults.ALL_GRAPH_PATHS,
+                                                getattr(options, "fault_seed", None))
+        self.realism = realism.Realism(defaults, self.profile.tenant_id, self._user_count,
+                                       default_faults=default_faults)
         self._tenant_lock = threading.Lock()
         self.tenant = self._new_tenant()
         self.identity = None
@@ -134,6 +149,7 @@ class EmulatorApp:
             on_token_request=self.realism.stats.token_request,
             auto_approve=self.options.auto_approve,
             device_code_interval_s=self.options.device_code_interval,
+            cloud=self.cloud,
         )
 
     # -- WSGI ---------------------------------------------------------------------------------------------------------
@@ -170,7 +186,8 @@ class EmulatorApp:
         try:
             return handler(request, **arguments)
         except identity.AadError as error:
-            return error.response(request.headers.get("client-request-id") or correlation.request_id)
+            return error.response(request.headers.get("client-request-id") or correlation.request_id,
+                                  login_host=self.cloud.login_hosts[0])
 
     # -- Graph ----------------------------------------------------------------------------------------------------------
 
@@ -181,12 +198,21 @@ class EmulatorApp:
             claims = self.identity.verify_graph_token(request.headers.get("Authorization"), request)
         except identity.GraphAuthError as error:
             return _graph_error(401, "InvalidAuthenticationToken", str(error), correlation,
-                                {"WWW-Authenticate": GRAPH_WWW_AUTHENTICATE})
-        rejection = self.realism.gate_request(
+                                {"WWW-Authenticate": graph_www_authenticate(self.cloud)})
+        rejection, drop_after_answering = self.realism.gate_request(
             claims, request.method, path, request.args.to_dict(flat=False), is_batch=path in GRAPH_BATCH_PATHS
         )
         if rejection is not None:
-            return _rejected(rejection, correlation)
+            response = _rejected(rejection, correlation)
+        else:
+            response = self._handle_graph(request, claims, path, correlation)
+        if drop_after_answering:
+            # The request ran and its effects stay; only the answer is lost (the "response" phase of a drop).
+            request.get_data()  # a handler that failed early may have left body bytes unread
+            raise DropConnection()
+        return response
+
+    def _handle_graph(self, request: Request, claims: dict, path: str, correlation: Correlation) -> Response:
         # GraphService may reuse the ids so error bodies and headers agree.
         request.environ["emulator.request_id"] = correlation.request_id
         request.environ["emulator.client_request_id"] = correlation.client_request_id
@@ -213,10 +239,10 @@ class EmulatorApp:
         key = request.headers.get("X-Emulator-Key")
         if key is None:
             return _admin_error(401, "The X-Emulator-Key header is required (see endpoints.json).")
-        if not identity.constant_time_equals(key, self.profile.emulator_key):
+        if not identity_keys.constant_time_equals(key, self.profile.emulator_key):
             return _admin_error(403, "The X-Emulator-Key header does not match this emulator.")
         try:
-            return getattr(self, endpoint)(request)
+            return getattr(self, endpoint)(request, **arguments)
         except AdminError as error:
             return _admin_error(error.status, str(error))
 
@@ -286,7 +312,52 @@ class EmulatorApp:
             raise AdminError(404, str(error)) from None
         return identity.json_response({"approved": True, "user_id": user_id})
 
-    def admin_unknown(self, request: Request) -> Response:
+    def admin_domains(self, request: Request) -> Response:
+        """GET: the tenant's domains; POST {"name", "isVerified"?, "isDefault"?, "authenticationType"?} adds one
+        (UPNs may then use it when it is verified)."""
+        directory = self.tenant.directory
+        if request.method == "GET":
+            with directory.lock:
+                return identity.json_response({"domains": list(directory.domains.values())})
+        body = _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+            raise AdminError(400, "'name' (a domain name such as fabrikam.example) is required")
+        with directory.lock:
+            try:
+                domain = directory.add_domain(body["name"], verified=body.get("isVerified", True) is True,
+                                              default=body.get("isDefault", False) is True,
+                                              authentication_type=body.get("authenticationType", "Managed"))
+            except ValueError as error:
+                raise AdminError(400, str(error)) from None
+            return identity.json_response(domain, 201)
+
+    def admin_domain(self, request: Request, name: str) -> Response:
+        directory = self.tenant.directory
+        with directory.lock:
+            try:
+                directory.remove_domain(name)
+            except LookupError as error:
+                raise AdminError(404, str(error)) from None
+            except ValueError as error:
+                raise AdminError(400, str(error)) from None
+        return Response(status=204)
+
+    def admin_proxy_addresses(self, request: Request, object_id: str) -> Response:
+        """PUT {"proxyAddresses": ["SMTP:a@x", "smtp:b@y"]}: what Exchange or Entra Connect would set (read-only in
+        Graph). Not checked for uniqueness: the admin API builds test situations, conflicts included."""
+        body = _json_body(request)
+        addresses = body.get("proxyAddresses") if isinstance(body, dict) else None
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
+            raise AdminError(400, "'proxyAddresses' must be a list of strings like \"smtp:alias@domain\"")
+        directory = self.tenant.directory
+        with directory.lock:
+            try:
+                directory.set_proxy_addresses(object_id, addresses)
+            except LookupError as error:
+                raise AdminError(404, str(error)) from None
+        return Response(status=204)
+
+    def admin_unknown(self, request: Request, **_) -> Response:
         raise AdminError(404, f"No admin endpoint at {request.path}.")
 
     # -- tenant lifecycle ---------------------------------------------------------------------------------------------
@@ -330,6 +401,7 @@ class EmulatorApp:
             "ca_path": str(ca_path),
             "tenant_id": self.profile.tenant_id,
             "tenant_domain": self.profile.tenant_domain,
+            "cloud": self.cloud.name,
             "admin": self.profile.admin(),
             "emulator_key": self.profile.emulator_key,
         }
@@ -351,9 +423,30 @@ def serve(options) -> int:
     base_url = f"https://{_url_host(options.host)}:{server.port}"
     _write_json_atomically(state_dir / "endpoints.json", app.endpoints_document(base_url, certificates.ca_cert))
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    print(f"idsync.entra tenant emulator listening on {base_url} (state: {state_dir})", flush=True)
+    print(playbook_variables(app.endpoints_document(base_url, certificates.ca_cert), state_dir / "endpoints.json"),
+          flush=True)
     server.serve_forever()  # returns on KeyboardInterrupt (SIGINT, or SIGTERM via the handler) and closes
     return 0
+
+
+def playbook_variables(endpoints: dict, endpoints_path: Path) -> str:
+    """What a user passes to the collection's roles and modules to use this emulator (roles/*/meta/argument_specs.yml,
+    playbooks/vars/*.yml). No secrets: the admin client secret and password stay in endpoints.json."""
+    common = {"tenant_environment": endpoints["cloud"], "tenant_id": endpoints["tenant_id"],
+              "authority_host": endpoints["authority_host"], "graph_endpoint": endpoints["graph_endpoint"],
+              "ca_path": endpoints["ca_path"]}
+    lines = [f"idsync.entra tenant emulator listening on {endpoints['graph_endpoint']} "
+             f"(cloud: {endpoints['cloud']}, state: {endpoints_path.parent})",
+             f"Variables for the collection's playbooks (secrets and the admin API key: {endpoints_path}):",
+             "  # playbooks/manual_configure.yml (roles/manual_configuration)"]
+    lines += [f"  manual_configuration_{name}: {value}" for name, value in common.items()]
+    lines += ["  # playbooks/auto_configure.yml (roles/auto_configuration)"]
+    lines += [f"  auto_configuration_{name}: {value}" for name, value in common.items()]
+    lines += [f"  auto_configuration_admin: {{method: client_secret, client_id: {endpoints['admin']['client_id']}, "
+              "client_secret: <admin.client_secret in endpoints.json>}",
+              "  # (or method: device_code, approved with POST /_emulator/devicecode/approve or serve --auto-approve)",
+              "  # modules (idsync.entra.connection, sync, ...): the same options without the role prefix"]
+    return "\n".join(lines)
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -386,16 +479,20 @@ def _read_seed(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def _apply_seed(directory, seed: dict, profile: identity.TenantProfile) -> None:
-    """A seed is a dump to load, or {"generate": {"users": N, "groups": M, "seed": S}} for synthetic data. A dump
+def _apply_seed(directory, seed: dict, profile: identity_keys.TenantProfile) -> None:
+    """A seed is a dump to load, or {"generate": {"users": N, "groups": M, "seed": S}, "domains": [...]} for synthetic
+    data. Both may name extra domains ({"name": "fabrikam.example", "isVerified": true}). A dump
     replaces the whole directory; if it lacks this emulator's admin app, the admin is bootstrapped again so the
     credentials in endpoints.json keep working."""
     if not isinstance(seed, dict):
         raise TypeError("a seed is a JSON object")
     with directory.lock:
         if "generate" in seed:
+            for domain in seed.get("domains") or []:  # {"name", "isVerified"?, "isDefault"?}, as in a dump
+                directory.load_domain(domain)
             spec = seed["generate"]
-            directory.generate(int(spec.get("users", 0)), int(spec.get("groups", 0)), int(spec.get("seed", 0)))
+            directory_synthetic.generate(directory, int(spec.get("users", 0)), int(spec.get("groups", 0)),
+                                         int(spec.get("seed", 0)))
             return
         directory.load(seed)
         if directory.application_by_app_id(profile.admin_client_id) is None:
@@ -428,13 +525,13 @@ def _json_body(request: Request):
 
 
 def _graph_error(status: int, code: str, message: str, correlation: Correlation, headers=None) -> Response:
-    body = realism.graph_error_body(code, message, correlation.request_id, correlation.client_request_id)
+    body = faults.graph_error_body(code, message, correlation.request_id, correlation.client_request_id)
     response = identity.json_response(body, status, headers)
     response.headers["x-ms-ags-diagnostic"] = GRAPH_DIAGNOSTIC
     return response
 
 
-def _rejected(rejection: realism.Rejection, correlation: Correlation) -> Response:
+def _rejected(rejection: faults.Rejection, correlation: Correlation) -> Response:
     if rejection.drop:
         raise DropConnection()
     return _graph_error(rejection.status, rejection.code, rejection.message, correlation, rejection.headers)

@@ -479,6 +479,22 @@ def test_directory_readwrite_covers_user_and_group_write(tmp_path, emulator, pai
 
 
 @needs_emulator
+def test_wrong_tenant_environment_names_the_likely_cause(tmp_path, emulator, pair, store_path):
+    """The emulator is a global-cloud tenant: a connection saved for GCC High asks for a token for
+    https://graph.microsoft.us, which real Entra refuses (AADSTS500011); the test fails with one sentence naming
+    tenant_environment, and nothing is saved."""
+    admin = TenantAdmin(emulator)
+    app_id = admin.register_app(pair, ["User.ReadWrite.All", "Group.ReadWrite.All", "Organization.Read.All"])
+    options = emulator_options(emulator, pair, store_path, app_id, tenant_environment="azure_gcc_high")
+    run = run_playbook(tmp_path, [conn_task(test=True, **options)])
+    r = run.task("conn")
+    assert r["_status"] == "failed", r
+    assert "tenant_environment (azure_gcc_high) is probably wrong for this tenant" in r["msg"], r["msg"]
+    assert "https://graph.microsoft.us" in r["msg"]
+    assert not store_rows(store_path)
+
+
+@needs_emulator
 def test_failed_test_leaves_earlier_connection_untouched(tmp_path, emulator, store_path):
     admin = TenantAdmin(emulator)
     good = make_pair(tmp_path / "good")

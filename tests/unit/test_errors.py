@@ -33,6 +33,11 @@ CASES = [
      "The user name or password is incorrect for tenant contoso.onmicrosoft.com"),
     (70016, "authorization_pending", "OAuth 2.0 device flow error. Authorization is pending.",
      "The device code sign-in was not completed"),
+    (500011, "invalid_resource", "The resource principal named https://graph.microsoft.us was not found in the tenant "
+     "named Contoso. This can happen if the application has not been installed by the administrator of the tenant or "
+     "consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+     "Tenant contoso.onmicrosoft.com has no resource named https://graph.microsoft.us, so tenant_environment "
+     "(azure_global) is probably wrong for this tenant: set it to the cloud the tenant lives in"),
 ]
 
 
