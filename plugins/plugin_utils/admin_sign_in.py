@@ -9,6 +9,11 @@ With ``admin_sign_in: device_code`` the action plugin (running on the controller
 code flow through msal, shows the "To sign in, use a web browser to open the page ... and enter the code ..."
 message on the controller's display while the task waits, and runs the module with the resulting access token as
 ``access_token`` (a no_log option). The token is held in memory for that one module call only.
+
+With an admin secret in the task (``client_secret``, or a certificate with ``private_key_passphrase``) the action
+plugin likewise signs in on the controller and hands the module a short-lived token instead: module arguments are
+logged by Ansible at ``ANSIBLE_DEBUG=1`` and kept in AnsiballZ payloads (``ANSIBLE_KEEP_REMOTE_FILES``, a killed
+run), so the secret itself never goes into them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -90,6 +95,34 @@ def sign_in_with_device_code(args, prompt, environ=None):
     return token, credentials.decode_jwt_claims(token)
 
 
+SECRET_OPTIONS = ("client_secret", "private_key_passphrase")
+CREDENTIAL_OPTIONS = ("client_secret", "certificate_path", "private_key_path", "private_key_passphrase",
+                      "certificate_thumbprint")
+
+
+def token_for_secret(args):
+    """Sign in with the secret-bearing auth options of ``args`` on the controller; returns an access token."""
+    if credentials is None:
+        raise IdsyncError("Signing in with a client secret needs the Python libraries 'msal' and 'requests' on the "
+                          "controller: {0}".format(IMPORT_ERROR))
+    endpoints = clouds.resolve_endpoints(args.get("tenant_environment"), args.get("tenant_id"),
+                                         authority_host=args.get("authority_host"),
+                                         graph_endpoint=args.get("graph_endpoint"))
+    session = build_session(args.get("ca_path"))
+    return credentials.build_credential(args, endpoints, session).get_token()
+
+
+def keep_secret_out_of_module_args(module_args):
+    """When the task carries an admin secret, sign in here and pass the module a token instead (in place)."""
+    if not any(module_args.get(name) for name in SECRET_OPTIONS) or module_args.get("access_token"):
+        return False
+    token = token_for_secret(module_args)
+    for name in CREDENTIAL_OPTIONS:
+        module_args.pop(name, None)
+    module_args["access_token"] = token
+    return True
+
+
 class AdminSignInAction(ActionBase):
     """Base action: optional device code sign-in on the controller, then the module of the same name."""
 
@@ -103,6 +136,7 @@ class AdminSignInAction(ActionBase):
 
         module_args = dict(self._task.args)
         method = module_args.get("admin_sign_in") or "credentials"
+        token_given = method == DEVICE_CODE
         if method == DEVICE_CODE:
             given = [name for name in CONFLICTING if module_args.get(name)]
             if given:
@@ -127,11 +161,19 @@ class AdminSignInAction(ActionBase):
             if account:
                 display.vv("idsync.entra: signed in as {0}".format(account))
 
+        else:
+            try:
+                exchanged = keep_secret_out_of_module_args(module_args)
+            except IdsyncError as exc:
+                result.update(failed=True, msg=exc.msg, error=exc.to_result())
+                return result
+            token_given = token_given or exchanged
+
         module_name = self._task.resolved_action or self._task.action
         module_result = self._execute_module(module_name=module_name, module_args=module_args,
                                              task_vars=task_vars)
         result.update(module_result)
-        if method == DEVICE_CODE:
+        if token_given:
             # The module masks it (no_log), but keep it out of the echoed arguments regardless.
             invocation = result.get("invocation", {}).get("module_args")
             if isinstance(invocation, dict) and "access_token" in invocation:

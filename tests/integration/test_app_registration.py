@@ -557,3 +557,17 @@ def test_device_code_approved_while_the_play_waits(emulator, tmp_path):
     assert proc.returncode == 0, output
     assert "changed=1" in output
     assert len(AdminGraph(emulator).apps_named("waited for")) == 1
+
+
+def test_the_admin_secret_never_reaches_module_arguments_debug_output_or_payloads(emulator, tmp_path):
+    secret = emulator.endpoints["admin"]["client_secret"]
+    task = {"name": "info", "idsync.entra.app_registration_info": dict(admin_auth(emulator),
+                                                                        display_name="nothing such")}
+    run = run_playbook(tmp_path, [task], env={"ANSIBLE_DEBUG": "1", "ANSIBLE_KEEP_REMOTE_FILES": "1"})
+    assert run.rc == 0, run
+    assert run.task("info")["applications"] == []
+    assert secret not in run.output                             # ANSIBLE_DEBUG logs module arguments
+    payloads = [p for p in (tmp_path / "ansible-remote").rglob("*") if p.is_file()]
+    assert payloads                                             # the kept AnsiballZ payloads are there ...
+    for path in payloads:                                       # ... and hold a token, never the secret
+        assert secret.encode() not in path.read_bytes(), path
