@@ -485,6 +485,18 @@ class Store:
         with self._transaction() as db:
             db.execute("UPDATE runs SET applied = ? WHERE id = ?", (_dumps(counts or {}), run_id))
 
+    def add_applied(self, run_id, counts):
+        """Add ``counts`` to what a run applied (objects an interrupted run made, found by the next run)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT applied, counts, status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return
+            column = "applied" if row["status"] == "running" else "counts"
+            current = json.loads(row[column] or "{}") or {}
+            for key, value in counts.items():
+                current[key] = (current.get(key) or 0) + value
+            db.execute("UPDATE runs SET %s = ? WHERE id = ?" % column, (_dumps(current), run_id))
+
     # -- the ownership journal -------------------------------------------------------------------------------
     def journal_add(self, workflow, run_id, entries):
         """Record creates about to be sent: ``entries`` [(kind, source key, {attribute: value} to find it by)].

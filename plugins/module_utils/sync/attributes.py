@@ -94,16 +94,29 @@ class AttributeComputer(object):
         return values
 
     def _choose(self, attribute, rule, obj, view, spec, chosen):
+        """The first candidate that is valid for the target (a name with no Latin letters can make an empty alias)
+        and free wins; with none free, the first valid one gets a counter."""
+        chooser = self.choosers[attribute]
         candidates = []
+        refused = None
         for candidate, raw in zip(rule.candidates, rule.evaluate(obj, None, view)):
             try:
                 value = desired_value(raw, spec)
             except ValueError_ as exc:
                 raise ObjectError(candidate.name, str(exc))
-            if value is not None and not isinstance(value, str):
+            if value is None:
+                continue
+            if not isinstance(value, str):
                 raise ObjectError(candidate.name, "a unique value is text; the candidate gave %r" % (value,))
+            problems = self.target.check_values(self.object_type, {attribute: chooser.fit(value)}) \
+                if self.target else []
+            if problems:
+                refused = refused or ObjectError(candidate.name, "%s %s" % (attribute, problems[0][1]))
+                continue
             candidates.append(value)
-        value = self.choosers[attribute].choose(candidates)
+        if not candidates and refused is not None:
+            raise refused
+        value = chooser.choose(candidates)
         if value is not None:
             chosen.append((attribute, value))
         return value

@@ -54,7 +54,8 @@ class Journal(object):
     # -- at the start of a run ------------------------------------------------------------------------------------
     def reconcile(self, objects_by_kind, now=None):
         """Resolve what earlier runs left: ``objects_by_kind`` {"object": {id: obj}, "group": {id: obj}} as read.
-        Returns ({kind: set of ids found}, [notes]); resolved and stale entries are removed."""
+        Returns ({kind: set of ids found}, [notes]); resolved and stale entries are removed. The runs that made
+        what was found get it added to what their history says they applied (they died before they could)."""
         entries = self.store.journal(self.workflow)
         found = {"object": set(), "group": set()}
         if not entries:
@@ -62,6 +63,7 @@ class Journal(object):
         indexes = {}
         done = []
         stale = []
+        recovered = {}                    # run id -> {"created": n} it made but never recorded
         now = now or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
         for entry in entries:
             objects = objects_by_kind.get(entry["kind"]) or {}
@@ -69,9 +71,15 @@ class Journal(object):
             if tid is not None:
                 found[entry["kind"]].add(tid)
                 done.append(entry["id"])
+                if not entry["target_id"] and entry["run_id"] is not None:
+                    key = "created" if entry["kind"] == "object" else "groups_created"
+                    recovered.setdefault(entry["run_id"], {}).setdefault(key, 0)
+                    recovered[entry["run_id"]][key] += 1
             elif _age_days(entry["created"], now) > STALE_DAYS:
                 stale.append(entry["id"])
         self.store.journal_remove(done + stale)
+        for run_id, counts in recovered.items():
+            self.store.add_applied(run_id, counts)
         notes = []
         recovered = sum(len(v) for v in found.values())
         if recovered:

@@ -149,6 +149,8 @@ def test_a_run_killed_after_its_first_creates_leaves_ownership_and_truthful_hist
     assert leavers.isdisjoint(enabled(env)) and len(enabled(env)) == 40 - len(leavers)
     assert env.store.journal("hr_to_entra") == []
     assert len(set(u["employeeId"] for u in env.graph.users.values())) == len(env.graph.users)   # no duplicates
+    # the killed run's history now says what it made, found by the run after it
+    assert env.store.runs("hr_to_entra")[1]["counts"]["created"] == 20
 
 
 def test_the_journal_never_adopts_another_object_holding_the_same_unique_value(tmp_path, store):

@@ -181,3 +181,16 @@ def test_unique_reads_cost_no_request_per_person(env):
     # users page + groups page (their addresses) + /organization (verified domains, once)
     assert env.graph.stats["requests"] - before <= 4
     assert len(set(c["attributes"]["userPrincipalName"].lower() for c in result["plan"]["create"])) == 30
+
+
+def test_a_candidate_the_target_would_refuse_is_skipped(env):
+    env.write_hr(["E1,王,伟,Sales,Rep,,Active", "E2,Ann,Lee,Sales,Rep,,Active"])
+    attributes = {"userPrincipalName": {"unique": [FIRST_LAST, "<< EmployeeID | lower >>@contoso.example"]}}
+    result = env.run(unique_params(attributes), check_mode=True)
+    assert result["errors"] == []
+    assert [c["attributes"]["userPrincipalName"] for c in result["plan"]["create"]] == [
+        "e1@contoso.example", "ann.lee@contoso.example"]
+    only_first = {"userPrincipalName": {"unique": [FIRST_LAST]}}
+    result = env.run(unique_params(only_first), check_mode=True)
+    assert result["errors"][0]["rule"] == "steps.create.attributes.userPrincipalName.unique[0]"
+    assert "0 characters before the @" in result["errors"][0]["error"]
