@@ -19,6 +19,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+import exchange
 import identity
 import realism
 import tls
@@ -48,6 +49,7 @@ URL_MAP = Map(
         Rule("/v1.0/<path:rest>", endpoint="graph"),
         Rule("/beta", endpoint="graph"),
         Rule("/beta/<path:rest>", endpoint="graph"),
+        Rule("/adminapi/beta/<tenant>/InvokeCommand", endpoint="exchange", methods=["POST"]),
         Rule("/_emulator/settings", endpoint="admin_settings", methods=["GET", "PUT"]),
         Rule("/_emulator/faults", endpoint="admin_faults", methods=["GET", "POST", "DELETE"]),
         Rule("/_emulator/stats", endpoint="admin_stats", methods=["GET"]),
@@ -57,6 +59,7 @@ URL_MAP = Map(
         Rule("/_emulator/seed", endpoint="admin_seed", methods=["POST"]),
         Rule("/_emulator/expire-delta-tokens", endpoint="admin_expire_delta_tokens", methods=["POST"]),
         Rule("/_emulator/devicecode/approve", endpoint="admin_approve_device_code", methods=["POST"]),
+        Rule("/_emulator/exchange/<path:rest>", endpoint="admin_exchange"),
         Rule("/_emulator/<path:rest>", endpoint="admin_unknown"),
     ],
     # We collapse "//" ourselves (SDKs send /v1.0//users); Werkzeug's merge_slashes would answer with a redirect.
@@ -125,6 +128,7 @@ class EmulatorApp:
         self._tenant_lock = threading.Lock()
         self.tenant = self._new_tenant()
         self.identity = None
+        self.exchange = exchange.ExchangeOnline(self)
 
     def listening_on(self, host: str, port: int) -> None:
         self.identity = identity.IdentityPlatform(
@@ -159,6 +163,8 @@ class EmulatorApp:
             return _plain_error(404, f"No emulated endpoint at {path}.")
         if endpoint == "graph":
             return self.graph(request, path, correlation)
+        if endpoint == "exchange":
+            return self.exchange.handle(request, arguments["tenant"])
         if endpoint.startswith("admin_"):
             return self.admin(request, endpoint, arguments)
         return self.identity_endpoint(request, endpoint, arguments, correlation)
@@ -286,6 +292,9 @@ class EmulatorApp:
             raise AdminError(404, str(error)) from None
         return identity.json_response({"approved": True, "user_id": user_id})
 
+    def admin_exchange(self, request: Request, **_) -> Response:
+        return self.exchange.admin(request)
+
     def admin_unknown(self, request: Request) -> Response:
         raise AdminError(404, f"No admin endpoint at {request.path}.")
 
@@ -299,6 +308,7 @@ class EmulatorApp:
             if self.identity is not None:
                 self.identity.reset()
             self.tenant = self._new_tenant()
+            self.exchange.reset()
 
     def _new_tenant(self) -> TenantState:
         profile = self.profile
@@ -327,6 +337,7 @@ class EmulatorApp:
         return {
             "authority_host": base_url,
             "graph_endpoint": base_url,
+            "exchange_endpoint": base_url,
             "ca_path": str(ca_path),
             "tenant_id": self.profile.tenant_id,
             "tenant_domain": self.profile.tenant_domain,
