@@ -142,6 +142,9 @@ class RecipientStore:
         return out
 
     def find(self, identity, kinds, mailboxes):
+        record = self.objects.get(str(identity).strip())     # the Guid: the common case, kept O(1)
+        if record is not None and record["RecipientTypeDetails"] in kinds:
+            return record
         wanted = str(identity).strip().lower()
         for record in self._of(kinds, mailboxes):
             keys = {record["Guid"].lower(), record["ExternalDirectoryObjectId"].lower(), record["Name"].lower(),
