@@ -125,10 +125,7 @@ class Microsoft365Connector(Connector):
             for oid, found in zip(objects, self._parallel(self._members_of, list(objects))):
                 for name in members:
                     objects[oid][name] = found
-        notes = []
-        if delta:
-            notes.append("%s: Exchange Online has no delta queries; read every %s" % (self.name, object_type))
-        return ReadResult(objects, full=True, notes=notes, mode="full")
+        return ReadResult(objects, full=True, mode="full")
 
     def _members_of(self, group_id):
         items = self.client.invoke("Get-DistributionGroupMember", {"Identity": group_id, "ResultSize": "Unlimited"},
