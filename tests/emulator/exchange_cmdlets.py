@@ -6,7 +6,8 @@ answers with the objects the real cmdlet outputs (New-* and Get-* the object, Se
 from exchange_recipients import (COMMON_SET, MAX_RESULT_SIZE, READ, RESULT_SIZE_WARNING, CmdletError, not_found,
                                  opath_filter, parameter_error)
 
-CONTACT, MAIL_USER, GROUP, DYNAMIC = "MailContact", "MailUser", "MailUniversalDistributionGroup", "DynamicDistributionGroup"
+CONTACT, MAIL_USER = "MailContact", "MailUser"
+GROUP, DYNAMIC = "MailUniversalDistributionGroup", "DynamicDistributionGroup"
 MAILBOX = "UserMailbox"
 ALL = (MAILBOX, CONTACT, MAIL_USER, GROUP, DYNAMIC)
 GROUP_SET = COMMON_SET | {"PrimarySmtpAddress", "Description", "MemberJoinRestriction", "MemberDepartRestriction",
@@ -47,8 +48,7 @@ def _get(store, kinds, params, mailboxes, extra=()):
         return [store.find(params["Identity"], kinds, mailboxes)], []
     records = store._of(kinds, mailboxes)
     if params.get("RecipientTypeDetails"):
-        wanted = {str(v).lower() for v in (params["RecipientTypeDetails"] if isinstance(params["RecipientTypeDetails"],
-                                                                                        list) else [params["RecipientTypeDetails"]])}
+        wanted = {str(v).lower() for v in _list(params["RecipientTypeDetails"])}
         records = [r for r in records if r["RecipientTypeDetails"].lower() in wanted]
     if params.get("Filter"):
         records = list(filter(opath_filter(params["Filter"]), records))
