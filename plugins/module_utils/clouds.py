@@ -85,13 +85,14 @@ def _base_url(value, option):
     return text.rstrip("/")
 
 
-def resolve_endpoints(tenant_environment, tenant_id, authority_host=None, graph_endpoint=None):
+def resolve_endpoints(tenant_environment, tenant_id, authority_host=None, graph_endpoint=None, exchange_endpoint=None):
     """Turn the auth options into :class:`Endpoints`.
 
     ``authority_host`` / ``graph_endpoint`` override the cloud's hosts with base URLs such as
     ``https://127.0.0.1:8443`` (a private endpoint, a proxy, the tenant emulator). A ``graph_endpoint``
     that already ends in ``/v1.0`` or ``/beta`` is used as is. The token scope always names the cloud's
-    Graph resource, because that is the audience Graph checks whatever host serves it.
+    Graph resource, because that is the audience Graph checks whatever host serves it. ``exchange_endpoint``
+    overrides the Exchange Online admin host the same way (its token scope stays the cloud's Exchange resource).
     """
     environment = tenant_environment or DEFAULT_ENVIRONMENT
     if environment not in CLOUDS:
@@ -113,6 +114,9 @@ def resolve_endpoints(tenant_environment, tenant_id, authority_host=None, graph_
     else:
         graph_url = "https://{0}/{1}".format(cloud.graph_host, GRAPH_VERSION)
 
+    exchange_base = (_base_url(exchange_endpoint, "exchange_endpoint") if exchange_endpoint
+                     else "https://{0}".format(cloud.exchange_host))
+
     return Endpoints(
         environment=environment,
         authority="{0}/{1}".format(authority_base, tenant),
@@ -121,7 +125,7 @@ def resolve_endpoints(tenant_environment, tenant_id, authority_host=None, graph_
         exchange_scope="https://{0}/.default".format(cloud.exchange_host),
         tenant_id=tenant,
         authority_host=authority_base,
-        exchange_url="https://{0}".format(cloud.exchange_host),
+        exchange_url=exchange_base,
         custom_authority=bool(authority_host) and urlsplit(authority_base).hostname != cloud.login_host,
     )
 

@@ -25,7 +25,9 @@ from ansible_collections.idsync.entra.plugins.module_utils.store import (
     redact_settings,
 )
 
-CONNECTORS = ("azure_ad", "csv")
+CONNECTORS = ("azure_ad", "csv", "microsoft_365")
+# Connectors that sign in to Microsoft Entra ID with the app's certificate (the same settings serve both).
+ENTRA_CONNECTORS = ("azure_ad", "microsoft_365")
 
 TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod", "azure_china")
 
@@ -33,6 +35,8 @@ TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod
 DEFAULT_REQUIRED_PERMISSIONS = {
     "azure_ad": ["User.ReadWrite.All", "Group.ReadWrite.All", "Organization.Read.All"],
     "csv": [],
+    # Office 365 Exchange Online application permission; the Exchange role is checked by the test's cmdlet.
+    "microsoft_365": ["Exchange.ManageAsApp"],
 }
 
 # A required permission is also satisfied by any of these broader ones.
@@ -55,6 +59,7 @@ AZURE_AD_SETTINGS = (
     "tenant_id", "application_id", "certificate_thumbprint", "certificate_path", "private_key_path",
     "tenant_environment", "authority_host", "graph_endpoint", "ca_path",
 )
+EXCHANGE_SETTINGS = ("exchange_endpoint",)
 CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator", "multiline", "max_field_length")
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -127,12 +132,14 @@ def _validate_azure_ad(params):
 
     missing = [o for o in ("tenant_id", "application_id", "certificate_path") if not params.get(o)]
     if missing:
-        raise ConfigError("An azure_ad connection needs %s." % ", ".join(missing), option=missing[0])
+        raise ConfigError("An %s connection needs %s." % (params.get("connector") or "azure_ad", ", ".join(missing)),
+                          option=missing[0])
     tenant_id = validate_guid(params["tenant_id"], "tenant_id")
     application_id = validate_guid(params["application_id"], "application_id")
     environment = params.get("tenant_environment") or "azure_global"
     # URL overrides and tenant environment: same validation the client applies.
-    clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"))
+    clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"),
+                             params.get("exchange_endpoint"))
     ca_path = http.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
 
     wanted = params.get("certificate_thumbprint")
@@ -182,6 +189,7 @@ def _validate_azure_ad(params):
         "tenant_environment": environment,
         "authority_host": (params.get("authority_host") or "").rstrip("/") or None,
         "graph_endpoint": (params.get("graph_endpoint") or "").rstrip("/") or None,
+        "exchange_endpoint": (params.get("exchange_endpoint") or "").rstrip("/") or None,
         "ca_path": ca_path,
     }
     return dict((k, v) for k, v in settings.items() if v is not None)
@@ -235,7 +243,12 @@ def _validate_csv(params):
 
 
 def _reject_foreign_options(params, connector):
-    foreign = CSV_SETTINGS if connector == "azure_ad" else AZURE_AD_SETTINGS + ("private_key_passphrase",)
+    if connector == "azure_ad":
+        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS
+    elif connector == "microsoft_365":
+        foreign = CSV_SETTINGS
+    else:
+        foreign = AZURE_AD_SETTINGS + EXCHANGE_SETTINGS + ("private_key_passphrase",)
     # Options with a default (delimiter, encoding, multi_value_separator) only count when set to something else.
     defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global",
                 "multiline": False, "max_field_length": DEFAULT_MAX_FIELD_LENGTH}
@@ -250,7 +263,7 @@ def build_settings(params):
     connector = params.get("connector")
     if connector in CONNECTORS:
         _reject_foreign_options(params, connector)
-    if connector == "azure_ad":
+    if connector in ENTRA_CONNECTORS:
         settings = _validate_azure_ad(params)
     elif connector == "csv":
         settings = _validate_csv(params)
@@ -271,7 +284,7 @@ def auth_params(record, overrides=None):
     """
     settings = dict(record.get("settings") or {})
     name = record.get("name") or "(unnamed)"
-    if record.get("connector") not in (None, "azure_ad"):
+    if record.get("connector") not in (None,) + ENTRA_CONNECTORS:
         raise ConfigError("Connection %s is a %s connection, not azure_ad: it has no Microsoft Graph credentials."
                           % (name, record.get("connector")), option="connection")
     params = {
@@ -434,6 +447,9 @@ def test_record(record, required_permissions=None, overrides=None):
     connector = record.get("connector")
     if connector == "csv":
         return test_csv(record.get("settings") or {}, record.get("name") or "csv")
+    if connector == "microsoft_365":
+        from ansible_collections.idsync.entra.plugins.module_utils.exchange_probe import test_exchange
+        return test_exchange(record, required_permissions, overrides)
     if required_permissions is None:
         required_permissions = DEFAULT_REQUIRED_PERMISSIONS.get(connector, [])
     try:

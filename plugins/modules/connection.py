@@ -19,6 +19,10 @@ description:
   - An V(azure_ad) connection holds the Tenant ID, Application (client) ID, Certificate thumbprint and tenant
     environment type, as they appear on the Azure portal, plus the paths of the certificate and its private key.
     The record holds paths and settings only, never key material or secrets.
+  - A V(microsoft_365) connection (Exchange Online recipients, through the cmdlets of the ExchangeOnlineManagement
+    module over REST) takes the same settings; one application can serve both connections. It needs the Office 365
+    Exchange Online application permission V(Exchange.ManageAsApp) and the Exchange Recipient Administrator (or
+    Exchange Administrator) role.
   - Before saving, the settings are validated; the certificate thumbprint must match the certificate on disk, the
     private key must match the certificate and must not be readable by group or others. A failed validation
     leaves the store unchanged.
@@ -40,14 +44,14 @@ options:
       - Type of the connected system.
       - Required when O(state=present).
     type: str
-    choices: [azure_ad, csv]
+    choices: [azure_ad, csv, microsoft_365]
   tenant_id:
     description:
-      - Directory (tenant) ID, a GUID. V(azure_ad) only; required for it.
+      - Directory (tenant) ID, a GUID. V(azure_ad) and V(microsoft_365) only; required for them.
     type: str
   application_id:
     description:
-      - Application (client) ID of the app registration, a GUID. V(azure_ad) only; required for it.
+      - Application (client) ID of the app registration, a GUID. V(azure_ad) and V(microsoft_365) only; required for them.
     type: str
     aliases: [client_id]
   certificate_thumbprint:
@@ -60,7 +64,7 @@ options:
   certificate_path:
     description:
       - PEM certificate (or a PEM file holding the private key and the certificate, or a PFX file).
-        V(azure_ad) only; required for it.
+        V(azure_ad) and V(microsoft_365) only; required for them.
     type: path
   private_key_path:
     description:
@@ -84,6 +88,12 @@ options:
   graph_endpoint:
     description:
       - Base URL that replaces the cloud's Microsoft Graph host.
+    type: str
+  exchange_endpoint:
+    description:
+      - V(microsoft_365) only. Base URL that replaces the cloud's Exchange Online admin host (V(outlook.office365.com),
+        V(outlook.office365.us) for GCC High, V(webmail.apps.mil) for DoD, V(partner.outlook.cn) for China; the DoD and
+        China hosts are not documented by Microsoft, so override them when your tenant uses another).
     type: str
   ca_path:
     description:
@@ -142,7 +152,11 @@ options:
     default: present
   test:
     description:
-      - Test the connection before saving. For V(azure_ad) - get a token with the certificate, read
+      - Test the connection before saving. For V(microsoft_365) - get an Exchange Online token with the certificate,
+        check it carries V(Exchange.ManageAsApp), and run C(Get-AcceptedDomain), which fails unless the application
+        holds an Exchange role (Exchange Recipient Administrator or Exchange Administrator); each missing permission or
+        role is named.
+      - For V(azure_ad) - get a token with the certificate, read
         C(GET /organization), and check the token's granted permissions cover O(required_permissions), naming each
         missing one. For V(csv) - the file exists, can be read with O(encoding), and its header names the O(key)
         columns.
@@ -151,7 +165,8 @@ options:
     default: false
   required_permissions:
     description:
-      - Microsoft Graph application permissions the test requires.
+      - Application permissions the test requires (Microsoft Graph for V(azure_ad), Office 365 Exchange Online for
+        V(microsoft_365), where the default is V(Exchange.ManageAsApp)).
       - Defaults to what the connector needs; for V(azure_ad) V(User.ReadWrite.All), V(Group.ReadWrite.All) and
         V(Organization.Read.All). V(Directory.ReadWrite.All) also covers the user and group permissions.
     type: list
@@ -298,6 +313,7 @@ def main():
             tenant_environment=dict(type="str", choices=list(connections.TENANT_ENVIRONMENTS), default="azure_global"),
             authority_host=dict(type="str"),
             graph_endpoint=dict(type="str"),
+            exchange_endpoint=dict(type="str"),
             ca_path=dict(type="path"),
             path=dict(type="path"),
             delimiter=dict(type="str", default=","),

@@ -20,6 +20,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 import directory_synthetic
+import exchange
 import faults
 import identity
 import identity_keys
@@ -55,6 +56,7 @@ URL_MAP = Map(
         Rule("/v1.0/<path:rest>", endpoint="graph"),
         Rule("/beta", endpoint="graph"),
         Rule("/beta/<path:rest>", endpoint="graph"),
+        Rule("/adminapi/beta/<tenant>/InvokeCommand", endpoint="exchange", methods=["POST"]),
         Rule("/_emulator/settings", endpoint="admin_settings", methods=["GET", "PUT"]),
         Rule("/_emulator/faults", endpoint="admin_faults", methods=["GET", "POST", "DELETE"]),
         Rule("/_emulator/stats", endpoint="admin_stats", methods=["GET"]),
@@ -67,6 +69,7 @@ URL_MAP = Map(
         Rule("/_emulator/domains", endpoint="admin_domains", methods=["GET", "POST"]),
         Rule("/_emulator/domains/<name>", endpoint="admin_domain", methods=["DELETE"]),
         Rule("/_emulator/objects/<object_id>/proxyAddresses", endpoint="admin_proxy_addresses", methods=["PUT"]),
+        Rule("/_emulator/exchange/<path:rest>", endpoint="admin_exchange"),
         Rule("/_emulator/<path:rest>", endpoint="admin_unknown"),
     ],
     # We collapse "//" ourselves (SDKs send /v1.0//users); Werkzeug's merge_slashes would answer with a redirect.
@@ -140,6 +143,7 @@ class EmulatorApp:
         self._tenant_lock = threading.Lock()
         self.tenant = self._new_tenant()
         self.identity = None
+        self.exchange = exchange.ExchangeOnline(self)
 
     def listening_on(self, host: str, port: int) -> None:
         self.identity = identity.IdentityPlatform(
@@ -175,6 +179,8 @@ class EmulatorApp:
             return _plain_error(404, f"No emulated endpoint at {path}.")
         if endpoint == "graph":
             return self.graph(request, path, correlation)
+        if endpoint == "exchange":
+            return self.exchange.handle(request, arguments["tenant"])
         if endpoint.startswith("admin_"):
             return self.admin(request, endpoint, arguments)
         return self.identity_endpoint(request, endpoint, arguments, correlation)
@@ -357,6 +363,9 @@ class EmulatorApp:
                 raise AdminError(404, str(error)) from None
         return Response(status=204)
 
+    def admin_exchange(self, request: Request, **_) -> Response:
+        return self.exchange.admin(request)
+
     def admin_unknown(self, request: Request, **_) -> Response:
         raise AdminError(404, f"No admin endpoint at {request.path}.")
 
@@ -370,6 +379,7 @@ class EmulatorApp:
             if self.identity is not None:
                 self.identity.reset()
             self.tenant = self._new_tenant()
+            self.exchange.reset()
 
     def _new_tenant(self) -> TenantState:
         profile = self.profile
@@ -398,6 +408,7 @@ class EmulatorApp:
         return {
             "authority_host": base_url,
             "graph_endpoint": base_url,
+            "exchange_endpoint": base_url,
             "ca_path": str(ca_path),
             "tenant_id": self.profile.tenant_id,
             "tenant_domain": self.profile.tenant_domain,

@@ -14,11 +14,13 @@ __metaclass__ = type
 
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.azure_ad import AzureAdConnector
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv import CsvConnector
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.microsoft_365 import Microsoft365Connector
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 
 CONNECTORS = {
     "azure_ad": AzureAdConnector,
     "csv": CsvConnector,
+    "microsoft_365": Microsoft365Connector,
 }
 
 

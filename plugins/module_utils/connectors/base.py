@@ -188,6 +188,10 @@ class Connector(object):
             raise ConfigError("Connection %s (%s) has no object type '%s'; it has: %s"
                               % (self.name, self.kind, object_type, ", ".join(self.object_types())))
 
+    def operations(self, object_type):
+        """What a workflow may do with objects of this type: ``read``, ``create``, ``update``, ``delete``."""
+        return frozenset(("read", "create", "update", "delete"))
+
     def label_attributes(self, object_type):
         """Attributes that name an object for people (plans, errors), best first."""
         return []

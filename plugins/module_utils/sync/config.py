@@ -467,6 +467,14 @@ def validate_workflow(wf, source_schema, target_schema, source_label, target_lab
             raise ConfigError("steps.create.attributes: creating a %s in %s needs %s%s" % (
                 wf.target.object_type, target_label, ", ".join(missing), hint), option="steps.create.attributes")
 
+    if target_connector is not None:
+        allowed = target_connector.operations(wf.target.object_type)
+        for wanted, option, used in (("create", "steps.create", wf.create is not None),
+                                     ("delete", "steps.deprovision.action", wf.deprovision_action == "delete")):
+            if used and wanted not in allowed:
+                raise ConfigError("%s: %s objects cannot be %sd (this connector can %s them)" % (
+                    option, target_label, wanted, ", ".join(sorted(allowed))), option=option)
+
     if wf.password and target_connector is not None and not target_connector.supports("password"):
         raise ConfigError("steps.create.password: %s cannot set passwords" % target_label,
                           option="steps.create.password")
