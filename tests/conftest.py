@@ -86,3 +86,18 @@ def emulator(emulator_process):
     """The session's emulator, reset to its seeded state (default settings, no faults) for each test."""
     emulator_process.reset()
     yield emulator_process
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server of the tests' own (tests/postgres_server.py), one per session and xdist worker."""
+    from postgres_server import PostgresServer
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A URL (with its password) of a new, empty database on the tests' PostgreSQL server."""
+    return postgres_server.create_database()

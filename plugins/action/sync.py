@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
             result.update(self._execute_module(module_name=module_name, task_vars=task_vars,
                                                wrap_async=self._task.async_val))
             return result
-        path = progress_path(args.get("store") or "~/.idsync/store.db", args["name"])
+        path = progress_path(args.get("store"), args["name"])
         outcome = {}
 
         def work():

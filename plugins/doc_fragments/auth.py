@@ -18,9 +18,13 @@ options:
     type: str
   store:
     description:
-      - Path of the idsync store (SQLite) that holds O(connection).
-    type: path
-    default: ~/.idsync/store.db
+      - The idsync store, either the path of a SQLite file (created V(0600), its directory V(0700), when missing), or
+        the URL of a PostgreSQL database (V(postgresql://user@host:5432/dbname), needs the Python package
+        C(psycopg)), which jobs on any node share (AWX / Automation Platform, see docs/awx.md).
+      - If not set, the value of the E(IDSYNC_STORE) environment variable is used, else V(~/.idsync/store.db).
+      - A password in the URL is never shown; prefer E(PGPASSWORD) or C(~/.pgpass).
+      - Holds O(connection).
+    type: str
   tenant_id:
     description:
       - The Microsoft Entra tenant to sign in to, as its Directory (tenant) ID GUID or one of its verified

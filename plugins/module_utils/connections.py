@@ -19,10 +19,13 @@ import re
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader import DEFAULT_MAX_FIELD_LENGTH
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.store import (
-    DEFAULT_STORE_PATH,
     Store,
+    display_location,
     find_forbidden_keys,
+    is_postgres_location,
     redact_settings,
+    resolve_location,
+    store_exists,
 )
 
 CONNECTORS = ("azure_ad", "csv", "microsoft_365")
@@ -118,10 +121,10 @@ def public_record(record):
 
 def open_store(path, check_mode=False):
     """Open the store; in check mode a store that does not exist yet is not created (returns None)."""
-    path = _abspath(path or DEFAULT_STORE_PATH)
-    if check_mode and not os.path.exists(path):
+    location = resolve_location(path)
+    if check_mode and not is_postgres_location(location) and not os.path.exists(location):
         return None
-    return Store(path)
+    return Store(location)
 
 
 # -- validation ---------------------------------------------------------------------------------------------------
@@ -322,14 +325,15 @@ def connection_auth_params(name, store_path=None, explicit=None):
     a connection saved with client secret authentication). Returns only the options that have a value. Raises
     ConfigError when the store or the connection does not exist.
     """
-    path = _abspath(store_path or DEFAULT_STORE_PATH)
-    if not os.path.exists(path):
+    location = resolve_location(store_path)
+    if not store_exists(location):
         raise ConfigError("Connection %s: the idsync store %s does not exist (create the connection with "
-                          "idsync.entra.connection first)." % (name, path), option="store")
-    with Store(path) as store:
+                          "idsync.entra.connection first)." % (name, location), option="store")
+    with Store(location) as store:
         record = store.get_connection(name)
     if record is None:
-        raise ConfigError("Connection %s is not in the idsync store %s." % (name, path), option="connection")
+        raise ConfigError("Connection %s is not in the idsync store %s." % (name, display_location(location)),
+                          option="connection")
     params = auth_params(record, explicit)
     return dict((k, v) for k, v in params.items() if v is not None)
 
@@ -537,10 +541,11 @@ def ensure_connection(params, check_mode=False):
 
 def connection_info(params):
     """``idsync.entra.connection_info``: list connections (or one), optionally testing each."""
-    path = _abspath(params.get("store") or DEFAULT_STORE_PATH)
-    if not os.path.exists(path):
+    location = resolve_location(params.get("store"))
+    path = display_location(location)
+    if not store_exists(location):
         return {"changed": False, "connections": [], "store": path}
-    with Store(path) as store:
+    with Store(location) as store:
         if params.get("name"):
             record = store.get_connection(params["name"])
             records = [record] if record else []

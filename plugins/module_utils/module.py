@@ -53,7 +53,7 @@ def auth_argument_spec():
         graph_endpoint=dict(type="str"),
         ca_path=dict(type="path"),
         connection=dict(type="str"),
-        store=dict(type="path", default="~/.idsync/store.db"),
+        store=dict(type="str"),
     )
 
 
@@ -107,6 +107,9 @@ class IdsyncModule(AnsibleModule):
         self._credential = None
         self._graph = None
         self.retry_events = []
+        if "store" in self.params:
+            from ansible_collections.idsync.entra.plugins.module_utils.store import hide_store_password
+            hide_store_password(self)
         if graph:
             connection = self._connection_params()
             if connection:

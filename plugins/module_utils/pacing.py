@@ -94,8 +94,8 @@ class StoreBucket(object):
     every process using that application draws from one budget. It keeps a connection of its own (writes are
     sent from several threads)."""
 
-    def __init__(self, store_path, tenant_id, application_id, clock=time.time):
-        self.store_path = store_path
+    def __init__(self, store_location, tenant_id, application_id, clock=time.time):
+        self.store_location = store_location
         self._clock = clock
         self.key = "%s/%s" % (tenant_id, application_id)
         self._store = None
@@ -113,7 +113,7 @@ class StoreBucket(object):
                     return result
             if self._store is None:
                 from ansible_collections.idsync.entra.plugins.module_utils.store import Store
-                self._store = Store(self.store_path, shared_between_threads=True)
+                self._store = Store(self.store_location, shared_between_threads=True)
             state, result = self._store.update_state("pacing:graph-writes", self.key,
                                                      lambda text: self._apply(text, change, now))
             # Another process's limit is noticed within a second.

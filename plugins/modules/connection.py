@@ -141,9 +141,12 @@ options:
     default: 8192
   store:
     description:
-      - Path of the idsync store (SQLite). Created V(0600), its directory V(0700), when missing.
-    type: path
-    default: ~/.idsync/store.db
+      - The idsync store, either the path of a SQLite file (created V(0600), its directory V(0700), when missing), or
+        the URL of a PostgreSQL database (V(postgresql://user@host:5432/dbname), needs the Python package
+        C(psycopg)), which jobs on any node share (AWX / Automation Platform, see docs/awx.md).
+      - If not set, the value of the E(IDSYNC_STORE) environment variable is used, else V(~/.idsync/store.db).
+      - A password in the URL is never shown; prefer E(PGPASSWORD) or C(~/.pgpass).
+    type: str
   state:
     description:
       - V(present) ensures the connection, V(absent) removes it.
@@ -297,6 +300,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils import connections
+from ansible_collections.idsync.entra.plugins.module_utils.store import hide_store_password
 
 
 def main():
@@ -322,7 +326,7 @@ def main():
             multi_value_separator=dict(type="str", default=";"),
             multiline=dict(type="bool", default=False),
             max_field_length=dict(type="int", default=8192),
-            store=dict(type="path", default="~/.idsync/store.db"),
+            store=dict(type="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             test=dict(type="bool", default=False),
             required_permissions=dict(type="list", elements="str"),
@@ -330,6 +334,7 @@ def main():
         required_if=[("state", "present", ["connector"])],
         supports_check_mode=True,
     )
+    hide_store_password(module)
     try:
         result = connections.ensure_connection(module.params, check_mode=module.check_mode)
     except connections.ConnectionTestFailed as exc:

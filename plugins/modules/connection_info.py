@@ -25,9 +25,13 @@ options:
     type: str
   store:
     description:
-      - Path of the idsync store (SQLite). A store that does not exist is not created; the result is then empty.
-    type: path
-    default: ~/.idsync/store.db
+      - The idsync store, either the path of a SQLite file (created V(0600), its directory V(0700), when missing), or
+        the URL of a PostgreSQL database (V(postgresql://user@host:5432/dbname), needs the Python package
+        C(psycopg)), which jobs on any node share (AWX / Automation Platform, see docs/awx.md).
+      - If not set, the value of the E(IDSYNC_STORE) environment variable is used, else V(~/.idsync/store.db).
+      - A password in the URL is never shown; prefer E(PGPASSWORD) or C(~/.pgpass).
+      - A SQLite store that does not exist is not created; the result is then empty.
+    type: str
   test:
     description:
       - Test each listed connection and return the result under RV(connections[].test).
@@ -114,18 +118,20 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils import connections
+from ansible_collections.idsync.entra.plugins.module_utils.store import hide_store_password
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str"),
-            store=dict(type="path", default="~/.idsync/store.db"),
+            store=dict(type="str"),
             test=dict(type="bool", default=False),
             required_permissions=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )
+    hide_store_password(module)
     try:
         result = connections.connection_info(module.params)
     except IdsyncError as exc:

@@ -53,9 +53,14 @@ options:
     required: true
   store:
     description:
-      - Path of the idsync store (SQLite) holding the connections, run history, delta links and locks.
-    type: path
-    default: ~/.idsync/store.db
+      - The idsync store, either the path of a SQLite file (created V(0600), its directory V(0700), when missing), or
+        the URL of a PostgreSQL database (V(postgresql://user@host:5432/dbname), needs the Python package
+        C(psycopg)), which jobs on any node share (AWX / Automation Platform, see docs/awx.md).
+      - If not set, the value of the E(IDSYNC_STORE) environment variable is used, else V(~/.idsync/store.db).
+      - A password in the URL is never shown; prefer E(PGPASSWORD) or C(~/.pgpass).
+      - Holds the connections, run history, delta links, managed objects and locks. Run reports and progress
+        files go beside a SQLite store, and to C(~/.idsync/) for a PostgreSQL store.
+    type: str
   source:
     description:
       - Where objects come from.
@@ -538,7 +543,7 @@ def _endpoint_options(source):
 def argument_spec():
     return dict(
         name=dict(type="str", required=True),
-        store=dict(type="path", default="~/.idsync/store.db"),
+        store=dict(type="str"),
         source=dict(type="dict", required=True, options=_endpoint_options(True),
                     mutually_exclusive=[("connection", "connector")], required_one_of=[("connection", "connector")]),
         target=dict(type="dict", required=True, options=_endpoint_options(False),

@@ -28,9 +28,13 @@ options:
     type: str
   store:
     description:
-      - Path of the idsync store. A store that does not exist gives an empty history.
-    type: path
-    default: ~/.idsync/store.db
+      - The idsync store, either the path of a SQLite file (created V(0600), its directory V(0700), when missing), or
+        the URL of a PostgreSQL database (V(postgresql://user@host:5432/dbname), needs the Python package
+        C(psycopg)), which jobs on any node share (AWX / Automation Platform, see docs/awx.md).
+      - If not set, the value of the E(IDSYNC_STORE) environment variable is used, else V(~/.idsync/store.db).
+      - A password in the URL is never shown; prefer E(PGPASSWORD) or C(~/.pgpass).
+      - A SQLite store that does not exist gives an empty history.
+    type: str
   limit:
     description:
       - Return at most this many runs.
@@ -91,7 +95,6 @@ last:
   type: dict
 """
 
-import os
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.module import IdsyncModule
@@ -101,22 +104,25 @@ def main():
     module = IdsyncModule(
         argument_spec=dict(
             name=dict(type="str"),
-            store=dict(type="path", default="~/.idsync/store.db"),
+            store=dict(type="str"),
             limit=dict(type="int", default=20),
         ),
         graph=False,
         supports_check_mode=True,
     )
-    path = os.path.abspath(module.params["store"])
-    if not os.path.exists(path):
-        module.exit_json(changed=False, runs=[], last=None, store=path)
-    from ansible_collections.idsync.entra.plugins.module_utils.store import Store
+    from ansible_collections.idsync.entra.plugins.module_utils.store import (
+        Store, display_location, resolve_location, store_exists,
+    )
+    location = resolve_location(module.params["store"])
+    shown = display_location(location)
+    if not store_exists(location):
+        module.exit_json(changed=False, runs=[], last=None, store=shown)
     try:
-        with Store(path) as store:
+        with Store(location) as store:
             runs = store.runs(module.params.get("name"), limit=module.params["limit"])
     except IdsyncError as exc:
         module.fail_from(exc)
-    module.exit_json(changed=False, runs=runs, last=runs[0] if runs else None, store=path)
+    module.exit_json(changed=False, runs=runs, last=runs[0] if runs else None, store=shown)
 
 
 if __name__ == "__main__":

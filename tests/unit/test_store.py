@@ -16,7 +16,8 @@ COLLECTIONS = ROOT / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
-from ansible_collections.idsync.entra.plugins.module_utils import store as store_mod  # noqa: E402
+from ansible_collections.idsync.entra.plugins.module_utils import store_common  # noqa: E402
+from ansible_collections.idsync.entra.plugins.module_utils import store_sqlite as store_mod  # noqa: E402
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError  # noqa: E402
 from ansible_collections.idsync.entra.plugins.module_utils.store import LockedError, Store, StoreError  # noqa: E402
 
@@ -199,7 +200,7 @@ def test_unchanged_put_keeps_updated_timestamp(db_path, monkeypatch):
     with Store(str(db_path)) as s:
         s.put_connection("a", "csv", {"path": "/x"})
         before = s.get_connection("a")["updated"]
-        monkeypatch.setattr(store_mod, "_now", lambda: "2099-01-01T00:00:00Z")
+        monkeypatch.setattr(store_common, "now_text", lambda: "2099-01-01T00:00:00Z")
         s.put_connection("a", "csv", {"path": "/x"})
         assert s.get_connection("a")["updated"] == before
         s.put_connection("a", "csv", {"path": "/y"})

@@ -163,7 +163,7 @@ class AzureAdConnector(Connector):
             self._graph = graph_client_for(self.record, self.context.get("auth_overrides"))
             store = self.context.get("store")
             # One write budget per tenant and application, shared through the store by every run that uses it.
-            bucket = StoreBucket(store.path, self.settings.get("tenant_id"), self.settings.get("application_id")) \
+            bucket = StoreBucket(store.location, self.settings.get("tenant_id"), self.settings.get("application_id")) \
                 if store is not None else None
             self._graph.pacer = WritePacer(bucket, sleep=self.sleep)
         return self._graph

@@ -408,7 +408,7 @@ class WorkflowRun(object):
         if self.result.get("withheld"):
             report["withheld"] = self.result["withheld"]
         try:
-            paths = write_run_report(report_paths(self.store.path, self.wf.name, run_id=self.run_id,
+            paths = write_run_report(report_paths(self.store.location, self.wf.name, run_id=self.run_id,
                                                   now=self.started), report)
             prune_reports(os.path.dirname(paths["json"]), keep=KEEP_REPORTS)
         except (OSError, IdsyncError) as exc:
@@ -428,7 +428,7 @@ def _connection(store, endpoint, side):
     if record is None:
         raise ConfigError("%s.connection: there is no connection named '%s' in the store %s (save it with "
                           "idsync.entra.connection, or give the connector inline)"
-                          % (side, endpoint.connection, store.path), option=side + ".connection")
+                          % (side, endpoint.connection, store.display_location), option=side + ".connection")
     return record
 
 

@@ -25,7 +25,8 @@ def progress_path(store_path, workflow):
     """Where a run of ``workflow`` keeps its progress: ``<store dir>/progress/<workflow>.json`` (one run of a
     workflow at a time holds its lock, so the name is enough). The action plugin computes the same path."""
     from ansible_collections.idsync.entra.plugins.module_utils.sync.run_report import workflow_dir_name
-    directory = os.path.join(os.path.dirname(os.path.abspath(os.path.expanduser(store_path))), "progress")
+    from ansible_collections.idsync.entra.plugins.module_utils.store import local_dir
+    directory = os.path.join(local_dir(store_path), "progress")
     return os.path.join(directory, workflow_dir_name(workflow) + ".json")
 
 

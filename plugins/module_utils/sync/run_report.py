@@ -146,7 +146,8 @@ def _utc_stamp(now):
 
 def report_paths(store_path, workflow, run_id=None, now=None):
     """``{"json": ..., "html": ...}``: ``run-<run_id>`` for an applied run, ``plan-<UTC time of now>`` otherwise."""
-    store_dir = os.path.dirname(os.path.abspath(os.path.expanduser(store_path)))
+    from ansible_collections.idsync.entra.plugins.module_utils.store import local_dir
+    store_dir = local_dir(store_path)     # the SQLite file's directory; ~/.idsync for a PostgreSQL store
     directory = os.path.join(store_dir, "reports", workflow_dir_name(workflow))
     stem = "run-%d" % int(run_id) if run_id is not None else "plan-" + _utc_stamp(now)
     return {"json": os.path.join(directory, stem + ".json"), "html": os.path.join(directory, stem + ".html")}
