@@ -60,8 +60,9 @@ SATISFIED_BY = {
 # Settings of an azure_ad record, and the auth option each maps to.
 AZURE_AD_SETTINGS = (
     "tenant_id", "application_id", "certificate_thumbprint", "certificate_path", "private_key_path",
-    "tenant_environment", "authority_host", "graph_endpoint", "ca_path",
+    "tenant_environment", "authority_host", "graph_endpoint", "ca_path", "ownership_attribute",
 )
+_OWNERSHIP_RE = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
 EXCHANGE_SETTINGS = ("exchange_endpoint",)
 CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator", "multiline", "max_field_length")
 
@@ -182,6 +183,11 @@ def _validate_azure_ad(params):
             "signed with RSA, create the certificate with key_type rsa." % (cert_path, key_type), option="certificate_path")
     certs.check_validity(info, path=cert_path)
 
+    ownership = params.get("ownership_attribute")
+    if ownership and not _OWNERSHIP_RE.match(ownership):
+        raise ConfigError("ownership_attribute '%s' is not a directory extension name (extension_<appId without dashes>"
+                          "_<name>, as idsync.entra.app_registration's directory_extensions returns it)." % ownership,
+                          option="ownership_attribute")
     settings = {
         "auth": "certificate",
         "tenant_id": tenant_id,
@@ -194,6 +200,7 @@ def _validate_azure_ad(params):
         "graph_endpoint": (params.get("graph_endpoint") or "").rstrip("/") or None,
         "exchange_endpoint": (params.get("exchange_endpoint") or "").rstrip("/") or None,
         "ca_path": ca_path,
+        "ownership_attribute": ownership or None,
     }
     return dict((k, v) for k, v in settings.items() if v is not None)
 

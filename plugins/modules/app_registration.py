@@ -35,6 +35,47 @@ extends_documentation_fragment:
   - idsync.entra.auth
   - idsync.entra.admin_sign_in
 options:
+  directory_extensions:
+    description:
+      - Names of directory extension properties (String, on users and groups) to register on the application,
+        for example V(idsyncWorkflow), which carries the ownership mark of M(idsync.entra.sync) workflows.
+      - Graph names each C(extension_<appId without dashes>_<name>); RV(directory_extensions) maps the names.
+      - Only missing ones are registered; none is ever removed.
+    type: list
+    elements: str
+  federated_credentials:
+    description:
+      - Federated identity credentials (workload identity federation) to add, so that a workload signs in with the
+        token its platform gives it instead of a secret or certificate.
+      - A credential whose issuer and subject an existing one already has is not added again; one with the same
+        name but another issuer or subject is updated. Others are never removed. At most 20 per application.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Unique name of the credential on the application.
+        type: str
+        required: true
+      issuer:
+        description:
+          - The token issuer, for example V(https://token.actions.githubusercontent.com) (GitHub Actions) or the
+            OIDC issuer URL of an AKS cluster. Compared exactly.
+        type: str
+        required: true
+      subject:
+        description:
+          - The subject the token must carry, for example V(repo:contoso/idsync:ref:refs/heads/main) (GitHub) or
+            V(system:serviceaccount:awx:awx-job) (AKS). Compared exactly.
+        type: str
+        required: true
+      audiences:
+        description: Audiences the token must carry.
+        type: list
+        elements: str
+        default: [api://AzureADTokenExchange]
+      description:
+        description: Free text.
+        type: str
   state:
     description:
       - V(present) creates or updates the application and its service principal.
@@ -262,6 +303,16 @@ owners:
   returned: always
   type: list
   elements: str
+directory_extensions:
+  description: The registered directory extensions, short name to the full name Graph gives them.
+  returned: when O(directory_extensions) is given
+  type: dict
+  sample: {"idsyncWorkflow": "extension_0c4a1f6d3b8e2a9175d4c6e8b0a2f4d6_idsyncWorkflow"}
+federated_credentials:
+  description: Names of the application's federated identity credentials.
+  returned: when O(federated_credentials) is given
+  type: list
+  elements: str
 changes:
   description: What was changed, or in check mode what would be, one sentence each.
   returned: always
@@ -275,6 +326,7 @@ changes:
     - grant admin consent for Microsoft Graph/User.ReadWrite.All
 """
 
+from ansible_collections.idsync.entra.plugins.module_utils import app_credentials_extras as extras
 from ansible_collections.idsync.entra.plugins.module_utils.module import IdsyncModule
 from ansible_collections.idsync.entra.plugins.module_utils.applications import (
     ADMIN_SIGN_IN_SPEC, AppRegistration, SIGN_IN_AUDIENCES, require_admin_token,
@@ -295,6 +347,14 @@ def main():
         owners=dict(type="list", elements="str"),
         purge=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
+        directory_extensions=dict(type="list", elements="str"),
+        federated_credentials=dict(type="list", elements="dict", options=dict(
+            name=dict(type="str", required=True),
+            issuer=dict(type="str", required=True),
+            subject=dict(type="str", required=True),
+            audiences=dict(type="list", elements="str"),
+            description=dict(type="str"),
+        )),
     )
     argument_spec.update(ADMIN_SIGN_IN_SPEC)
     module = IdsyncModule(
@@ -312,10 +372,35 @@ def main():
             changed, result, diff = logic.ensure_absent(params)
         else:
             changed, result, diff = logic.ensure_present(params)
+            changed = _ensure_extras(module, logic, result) or changed
         result["changes"] = logic.changes
         if module._diff:
             result["diff"] = diff
         module.exit_json(changed=changed, **result)
+
+
+def _ensure_extras(module, logic, result):
+    """Directory extensions and federated credentials (module_utils/app_credentials_extras.py)."""
+    params = module.params
+    app = {"id": result.get("object_id"), "appId": result.get("app_id")}
+    changed = False
+    if params.get("directory_extensions") is not None:
+        if app["appId"]:
+            changes, names = extras.ensure_directory_extensions(module.graph, app, params["directory_extensions"],
+                                                                module.check_mode, params["wait_timeout"])
+        else:   # check mode, application still to be created
+            changes, names = ["register directory extension %s" % n for n in params["directory_extensions"]], {}
+        logic.changes.extend(changes)
+        result["directory_extensions"] = names
+        changed = changed or bool(changes)
+    if params.get("federated_credentials") is not None:
+        wanted = extras.normalise_federated_credentials(params["federated_credentials"])
+        changes, names = extras.ensure_federated_credentials(module.graph, app, wanted, module.check_mode,
+                                                             params["wait_timeout"])
+        logic.changes.extend(changes)
+        result["federated_credentials"] = names
+        changed = changed or bool(changes)
+    return changed
 
 
 if __name__ == "__main__":

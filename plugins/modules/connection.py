@@ -89,6 +89,15 @@ options:
     description:
       - Base URL that replaces the cloud's Microsoft Graph host.
     type: str
+  ownership_attribute:
+    description:
+      - For O(connector=azure_ad), the directory extension that carries the name of the M(idsync.entra.sync)
+        workflow managing each user and group it creates or matches, for example
+        V(extension_0c4a1f6d3b8e2a9175d4c6e8b0a2f4d6_idsyncWorkflow) (the auto configuration role registers it on
+        the application and sets it here).
+      - With it a workflow whose store was lost (a fresh AWX job) still knows which objects it manages, and
+        deprovisions leavers. Without it, only the store knows.
+    type: str
   exchange_endpoint:
     description:
       - V(microsoft_365) only. Base URL that replaces the cloud's Exchange Online admin host (V(outlook.office365.com),
@@ -318,6 +327,7 @@ def main():
             authority_host=dict(type="str"),
             graph_endpoint=dict(type="str"),
             exchange_endpoint=dict(type="str"),
+            ownership_attribute=dict(type="str"),
             ca_path=dict(type="path"),
             path=dict(type="path"),
             delimiter=dict(type="str", default=","),

@@ -51,6 +51,14 @@ options:
         and the set of objects the workflow manages.
     type: str
     required: true
+  previous_names:
+    description:
+      - Names this workflow had before a rename. Target objects whose ownership mark (see the connection's
+        C(ownership_attribute)) holds one of them are this workflow's; matched ones are marked with the new name.
+      - Objects marked by any other workflow are never claimed, re-marked or deprovisioned by this one.
+    type: list
+    elements: str
+    default: []
   store:
     description:
       - The idsync store, either the path of a SQLite file (created V(0600), its directory V(0700), when missing), or
@@ -584,6 +592,7 @@ def argument_spec():
         max_in_flight=dict(type="int", default=4),
         plan_limit=dict(type="int"),
         connection_secrets=dict(type="dict", no_log=True),
+        previous_names=dict(type="list", elements="str", default=[]),
     )
 
 

@@ -69,6 +69,7 @@ class Directory:
 
     # ------------------------------------------------------------------ state and indexes
     def _reset_state(self):
+        self.extension_index = None   # directory extension properties, rebuilt by graph_extensions on first use
         self.objects = {kind: {} for kind in KINDS}
         self.order = {kind: OrderedIds() for kind in KINDS}
         self.kind_by_id = {}

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 import graph_apps as apps
 import graph_directory as directory_api
 import graph_domains as domains
+import graph_extensions as extensions
 import graph_groups as groups
 import graph_users as users
 from graph_apps import Key
@@ -63,6 +64,10 @@ ROUTES = [
                             "DELETE": apps.delete_application}),
     (("applications", ID, "addpassword"), {"POST": apps.add_password}),
     (("applications", ID, "removepassword"), {"POST": apps.remove_password}),
+    (("applications", ID, "extensionProperties"), {"GET": extensions.list_extension_properties,
+                                                   "POST": extensions.create_extension_property}),
+    (("applications", ID, "extensionProperties", ID), {"GET": extensions.get_extension_property,
+                                                       "DELETE": extensions.delete_extension_property}),
     (("applications", ID, "owners"), {"GET": apps.list_application_owners}),
     (("applications", ID, "owners", "$ref"), {"POST": apps.add_application_owner}),
     (("applications", ID, "owners", ID, "$ref"), {"DELETE": apps.remove_application_owner}),
@@ -127,6 +132,10 @@ class GraphService:
     def execute(self, call):
         """Route one call and run it under the directory lock; Graph errors become error responses."""
         with self.directory.lock:
+            if self.directory.extension_index is None:
+                extensions.rebuild_index(self.directory)
+            else:
+                extensions.bind_directory(self.directory)
             try:
                 handler, params = route(call.method, call.path)
                 return handler(self, call, *params)

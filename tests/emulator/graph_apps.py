@@ -184,6 +184,8 @@ def delete_application(svc, call, ref):
     if sp:
         call.directory.hard_delete("servicePrincipal", sp["id"])
     call.directory.soft_delete("application", record["id"])
+    from graph_extensions import rebuild_index
+    rebuild_index(call.directory)         # its directory extensions go with it
     return no_content()
 
 

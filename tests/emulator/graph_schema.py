@@ -28,14 +28,65 @@ class EntitySchema:
         return [] if self.properties.get(prop) in EMPTY_LIST_KINDS else None
 
     def find_property(self, name):
-        """The property's canonical spelling: OData property names in query options match case-insensitively."""
-        if name in self.properties:
+        """The property's canonical spelling: OData property names in query options match case-insensitively.
+        Directory extension properties registered for this type count as properties (graph_extensions)."""
+        if dict.__contains__(self.properties, name):
             return name
         lowered = name.lower()
         for prop in self.properties:
             if prop.lower() == lowered:
                 return prop
+        extension = registered_extension(name, self.resource)
+        return extension[0] if extension else None
+
+
+# Directory extension properties (extensionProperty) of the directory being served: graph_extensions keeps
+# `directory.extension_index` {lower-case name: (name, kind, {target resources})}; GraphService binds the directory.
+_BOUND = {"directory": None}
+
+
+def bind_directory(directory):
+    _BOUND["directory"] = directory
+
+
+def registered_extension(name, resource):
+    """(canonical name, kind) of a directory extension registered for ``resource`` ("User", "Group"), or None."""
+    if not isinstance(name, str) or not name[:10].lower() == "extension_":
         return None
+    index = getattr(_BOUND["directory"], "extension_index", None) or {}
+    found = index.get(name.lower())
+    return (found[0], found[1]) if found and resource in found[2] else None
+
+
+class ExtensibleProperties(dict):
+    """Declared properties, plus the directory extensions registered for the type (Learn: "Add custom data to
+    resources using extensions": a directory extension behaves like a declared property once registered). They
+    are never part of the default property set; they are returned when selected."""
+
+    def __init__(self, properties, resource):
+        super().__init__(properties)
+        self.resource = resource
+
+    def _extension(self, key):
+        found = registered_extension(key, self.resource)
+        return found if found and found[0] == key else None
+
+    def __contains__(self, key):
+        return dict.__contains__(self, key) or self._extension(key) is not None
+
+    def __getitem__(self, key):
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        found = self._extension(key)
+        if found is None:
+            raise KeyError(key)
+        return found[1]
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
 
 def _props(kind_to_names):
@@ -146,3 +197,6 @@ SERVICE_PRINCIPAL = EntitySchema(
 
 SCHEMAS = {schema.name: schema for schema in (USER, GROUP, APPLICATION, SERVICE_PRINCIPAL)}
 
+# Users and groups take directory extension properties.
+USER.properties = ExtensibleProperties(USER.properties, USER.resource)
+GROUP.properties = ExtensibleProperties(GROUP.properties, GROUP.resource)

@@ -154,6 +154,7 @@ class AzureAdConnector(Connector):
                                                or REPLICATION_RETRY_SECONDS)
         self.sleep = self.context.get("sleep") or time.sleep
         self._domains = _MISSING
+        self._ownership_unavailable = False
 
     @property
     def graph(self):
@@ -228,6 +229,14 @@ class AzureAdConnector(Connector):
             return {"accountEnabled": False}
         return None
 
+    def ownership_attribute(self, object_type):
+        """The directory extension the connection names (``ownership_attribute``, registered by the auto
+        configuration role: ``extension_<appId>_idsyncWorkflow``) on users and groups, until a read finds that
+        the tenant does not know it."""
+        if object_type not in SCHEMAS or self._ownership_unavailable:
+            return None
+        return self.settings.get("ownership_attribute") or None
+
     def create_defaults(self, object_type):
         if object_type == "user":
             return ("mailNickname",)
@@ -274,6 +283,21 @@ class AzureAdConnector(Connector):
         return "delta:%s:%s:%s" % (self.context.get("workflow") or "-", self.name, object_type)
 
     def read(self, object_type, attributes, scope_filter=None, delta=False):
+        mark = self.ownership_attribute(object_type)
+        try:
+            return self._read(object_type, attributes, scope_filter, delta)
+        except GraphError as exc:
+            if not mark or mark not in attributes or exc.status != 400 or mark.lower() not in (exc.message or "").lower():
+                raise
+        # The tenant does not know the extension: read without it, and stop marking objects this run.
+        self._ownership_unavailable = True
+        result = self._read(object_type, [a for a in attributes if a != mark], scope_filter, delta)
+        result.notes.append("%s: the directory extension %s is not registered on the application, so this run "
+                            "cannot mark or recognise the objects it manages from the directory (run the "
+                            "idsync.entra.auto_configuration role to register it)" % (self.name, mark))
+        return result
+
+    def _read(self, object_type, attributes, scope_filter=None, delta=False):
         self.check_object_type(object_type)
         names = self._selected(object_type, attributes)
         if delta:

@@ -23,6 +23,11 @@ A connector serves one connection (a record from the store) and exposes:
     stops the others; only a failure of the connection as a whole raises.
 ``flush()``
     makes everything applied so far durable (the CSV connector writes its file here; Graph writes are immediate).
+``ownership_attribute(object_type)``
+    the attribute that carries the name of the workflow managing an object (sync/ownership.py), or None when the
+    system has none. The engine reads it with the objects, writes it on creates and on matched objects lacking it,
+    and treats objects carrying the workflow's name as managed. A connector may withdraw it after a read (returning
+    None from then on) when the system turns out not to have it.
 ``commit_delta()``
     persists the delta position reached by ``read(..., delta=True)``; the engine calls it only after a
     successful apply, so an interrupted run reads the same changes again.
@@ -226,6 +231,10 @@ class Connector(object):
 
     def disable_attributes(self, object_type):
         """The attribute values that disable an object (``{"accountEnabled": False}``)."""
+        return None
+
+    def ownership_attribute(self, object_type):
+        """The attribute holding the name of the workflow that manages an object of this type, or None."""
         return None
 
     # -- reading and writing --------------------------------------------------------------------------------

@@ -227,10 +227,10 @@ class Applier(object):
                 if missing:
                     self.outcome.warnings.append("group %s: %d member(s) were not created, so not added"
                                                  % (op.label, len(missing)))
-                if not add and not op.removals:
+                if not add and not op.removals and not op.attributes:
                     continue
-                delta = {"members": {"add": add, "remove": list(op.removals)}}
-                changes.append(Change("update", gid, id=gid, member_changes=delta))
+                delta = {"members": {"add": add, "remove": list(op.removals)}} if add or op.removals else {}
+                changes.append(Change("update", gid, id=gid, attributes=dict(op.attributes), member_changes=delta))
                 owners.append((op, len(add), len(op.removals)))
             for (op, added, removed), result in zip(owners, self._apply(group_type, changes)):
                 if result.ok:

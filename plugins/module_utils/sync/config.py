@@ -95,6 +95,7 @@ class Workflow(object):
         self.threshold = Threshold(DEFAULT_DELETION_THRESHOLD, DEFAULT_DELETION_PERCENT)
         self.shrink_guard = DEFAULT_SHRINK_GUARD
         self.force_deletes = False
+        self.previous_names = []      # names this workflow had: target objects marked with them are its own
 
     # -- helpers -------------------------------------------------------------------------------------------------
     def create_rules(self):
@@ -152,6 +153,11 @@ class Workflow(object):
     def from_params(cls, params):
         wf = cls()
         wf.name = _required_text(params, "name")
+        previous = params.get("previous_names") or []
+        if not isinstance(previous, list) or not all(isinstance(n, str) and n.strip() for n in previous):
+            raise ConfigError("previous_names: give the names this workflow had before, as a list of text",
+                              option="previous_names")
+        wf.previous_names = [n.strip() for n in previous if n.strip() != wf.name]
         wf.source = _endpoint(params.get("source"), "source", scope_allowed=True)
         wf.target = _endpoint(params.get("target"), "target", scope_allowed=False)
 

@@ -23,6 +23,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.sync.apply import App
 from ansible_collections.idsync.entra.plugins.module_utils.sync.config import Workflow, validate_workflow
 from ansible_collections.idsync.entra.plugins.module_utils.sync.journal import Journal
 from ansible_collections.idsync.entra.plugins.module_utils.sync.matching import match_values
+from ansible_collections.idsync.entra.plugins.module_utils.sync.ownership import ownership_for
 from ansible_collections.idsync.entra.plugins.module_utils.sync.plan import Planner
 from ansible_collections.idsync.entra.plugins.module_utils.sync.progress import Progress
 from ansible_collections.idsync.entra.plugins.module_utils.sync.report import bound_plan, report_rows
@@ -166,6 +167,9 @@ class WorkflowRun(object):
             self.group_schema = target.schema(self.group_type)
         validate_workflow(wf, self.source_schema, self.target_schema, self.source_label, self.target_label, target,
                           self.group_schema)
+        # Which attribute marks the objects this workflow manages (None: the target system has no such marks).
+        self.ownership = ownership_for(target, wf.target.object_type, wf.name, wf.previous_names)
+        self.group_ownership = ownership_for(target, self.group_type, wf.name, wf.previous_names)
         self.planner = Planner(wf, self.source_schema, self.target_schema, target, self.group_schema)
 
     # -- read ---------------------------------------------------------------------------------------------------
@@ -191,6 +195,8 @@ class WorkflowRun(object):
         if self.group_type:
             group_attrs = set(m.match_attribute for m in wf.memberships) | set(["members", "displayName"])
             group_attrs |= unique_reads.pop(self.group_type, set())
+            if self.group_ownership is not None:
+                group_attrs.add(self.group_ownership.attribute)
             groups_read = target.read(self.group_type, group_attrs, delta=delta)
             self.notes.extend(groups_read.notes)
             self.groups = self.unique_objects[self.group_type] = groups_read.objects
@@ -198,6 +204,9 @@ class WorkflowRun(object):
             # What else occupies a unique attribute's values (groups' addresses in Entra): one read per run.
             self.unique_objects[object_type] = target.read(object_type, attributes, delta=False).objects
         self._read_lookups(lookup_reads)
+        # The connector may have found, while reading, that the target has no ownership attribute after all.
+        self.ownership = ownership_for(target, wf.target.object_type, wf.name, wf.previous_names)
+        self.group_ownership = ownership_for(target, self.group_type, wf.name, wf.previous_names)
         self.timings["read_target"] = round(time.time() - t0, 3)
 
     def _target_attributes(self, unique_attributes):
@@ -205,6 +214,8 @@ class WorkflowRun(object):
         attrs = set(wf.target_attributes()) | set(target.label_attributes(wf.target.object_type)) | unique_attributes
         if wf.deprovision_action == "disable":
             attrs |= set((target.disable_attributes(wf.target.object_type) or {}).keys())
+        if self.ownership is not None:
+            attrs.add(self.ownership.attribute)
         lookup_reads = {}
         for rule in wf.reference_rules():
             if rule.lookup:
@@ -239,13 +250,15 @@ class WorkflowRun(object):
         managed_groups = _load_ids(self.store, self.scope, "managed_groups")
         if not self.check_mode:
             managed, managed_groups = self._reconcile_journal(managed, managed_groups)
+        managed, managed_groups = self._add_marked(managed, managed_groups)
         self.deprovisioned = _load_ids(self.store, self.scope, "deprovisioned")
         self.managed_groups = managed_groups
         plan = self.planner.plan(
             self.source_read.objects, self.target_read.objects, managed=managed, rejected=self.source_read.rejected,
             groups=self.groups, managed_groups=managed_groups, lookups=self.lookups,
             other_objects=self.other_objects, deprovisioned=self.deprovisioned,
-            source_incomplete=self.source_read.incomplete, unique_objects=self.unique_objects)
+            source_incomplete=self.source_read.incomplete, unique_objects=self.unique_objects,
+            ownership=self.ownership, group_ownership=self.group_ownership)
         self.run.plan = self.plan = plan
         self.notes.extend(plan.notes)
         for item in self.target_read.rejected:
@@ -261,6 +274,27 @@ class WorkflowRun(object):
         if self.groups is not None:
             reads["groups"] = {"objects": len(self.groups)}
         self.result.update(reads=reads, reference_warnings=plan.warnings[:RESULT_ERRORS])
+
+    def _add_marked(self, managed, managed_groups):
+        """Target objects carrying this workflow's ownership mark are managed, whatever the store remembers (a lost
+        or new store rebuilds its managed sets from them); objects another workflow marked are not."""
+        notes = []
+        for ownership, objects, ids, what in ((self.ownership, self.target_read.objects, managed, "objects"),
+                                              (self.group_ownership, self.groups or {}, managed_groups, "groups")):
+            if ownership is None:
+                continue
+            marked = ownership.claimed(objects)
+            foreign = ownership.foreign(objects) & ids
+            if marked - ids:
+                notes.append("%d %s carrying this workflow's mark (%s) were not in the store's managed set: they are "
+                             "managed" % (len(marked - ids), what, ownership.attribute))
+            if foreign:
+                notes.append("%d %s the store listed as managed carry another workflow's mark: that workflow "
+                             "manages them" % (len(foreign), what))
+            ids |= marked
+            ids -= foreign
+        self.notes.extend(notes)
+        return managed, managed_groups
 
     def _reconcile_journal(self, managed, managed_groups):
         """Objects an interrupted run created are managed like the others (found among what was just read)."""

@@ -87,6 +87,7 @@ class MembershipPlanning(object):
         matched_lower = set(str(t).lower() for t in matched_tids)
         managed = set(g for g in desired if not isinstance(g, Pending))
         managed |= set(g for g in managed_groups if g in groups)
+        mark = self.group_ownership
         plan.managed_groups = managed
         for gkey in sorted(managed, key=str) + [g for g in desired if isinstance(g, Pending)]:
             want = desired.get(gkey, {})
@@ -101,12 +102,16 @@ class MembershipPlanning(object):
                 for k, member in current.items():
                     if k in removable and k not in want:
                         (remove if k in matched_lower else leavers).append(member)
-            if add or remove or leavers:
+            attributes = {}
+            if mark is not None and gkey in desired and not isinstance(gkey, Pending) \
+                    and mark.needs_mark(groups[gkey]):
+                attributes[mark.attribute] = mark.name    # a group this workflow fills carries its mark
+            if add or remove or leavers or attributes:
                 label = labels.get(gkey)
                 if label is None:
                     label = groups[gkey].get("displayName") or gkey
                 plan.memberships.append(MembershipOp(gkey, label, sorted(add, key=str), sorted(remove),
-                                                     sorted(leavers)))
+                                                     sorted(leavers), attributes))
 
     def _group_attributes(self, membership, name):
         attributes = {"displayName": name}
@@ -116,4 +121,6 @@ class MembershipPlanning(object):
         if self.target is not None:
             attributes = self.target.prepare_create(membership.object_type, attributes)
         attributes.pop("groupType", None)
+        if self.group_ownership is not None:
+            attributes[self.group_ownership.attribute] = self.group_ownership.name
         return attributes

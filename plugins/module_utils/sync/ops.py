@@ -76,14 +76,15 @@ class GroupCreateOp(object):
 
 
 class MembershipOp(object):
-    __slots__ = ("group", "label", "add", "remove", "leavers")
+    __slots__ = ("group", "label", "add", "remove", "leavers", "attributes")
 
-    def __init__(self, group, label, add, remove, leavers=None):
+    def __init__(self, group, label, add, remove, leavers=None, attributes=None):
         self.group = group                # group id or Pending("group", key)
         self.label = label
         self.add = add                    # [target id | Pending("object", sid)]
         self.remove = remove              # [target id] of matched objects that belong elsewhere now
         self.leavers = leavers or []      # [target id] of managed objects whose source is gone
+        self.attributes = attributes or {}  # attributes to write on the group (its ownership mark)
 
     @property
     def removals(self):
@@ -186,7 +187,8 @@ class Plan(object):
             "groups_create": [{"group": op.name, "attributes": dict(op.attributes)} for op in cut(self.group_creates)],
             "memberships": [
                 {"group": op.label, "id": None if isinstance(op.group, Pending) else op.group,
-                 "add": self.show(op.add, True), "remove": self.show(op.removals, True)}
+                 "add": self.show(op.add, True), "remove": self.show(op.removals, True),
+                 **({"set": dict(op.attributes)} if op.attributes else {})}
                 for op in cut(self.memberships)],
         }
         return out

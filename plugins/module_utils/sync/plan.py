@@ -59,6 +59,8 @@ class Planner(ReferencePlanning, MembershipPlanning):
             if spec.reference:
                 self.ref_attributes.add(name)
         self.values = AttributeComputer(workflow, self.spec, target, self.object_type)
+        self.ownership = self.group_ownership = None
+        self._foreign = set()
 
     def spec(self, attribute):
         return self.target_schema.get(attribute)
@@ -75,7 +77,8 @@ class Planner(ReferencePlanning, MembershipPlanning):
 
     # ------------------------------------------------------------------------------------------------------------
     def plan(self, source_objects, target_objects, managed=(), rejected=(), groups=None, managed_groups=(),
-             lookups=None, other_objects=None, deprovisioned=(), source_incomplete=None, unique_objects=None):
+             lookups=None, other_objects=None, deprovisioned=(), source_incomplete=None, unique_objects=None,
+             ownership=None, group_ownership=None):
         """``source_objects`` / ``target_objects``: {id: {attribute: value}}. ``managed``: target ids this workflow
         managed before. ``rejected``: unreadable source objects ({"object", "error", "attributes"}): reported, and
         whatever target they would match is protected. ``groups``: {id: {...,"members": [ids]}} of the group type
@@ -84,8 +87,14 @@ class Planner(ReferencePlanning, MembershipPlanning):
         ``deprovisioned``: target ids this workflow disabled earlier: one that matches a source again is enabled.
         ``source_incomplete``: why the source read may lack objects that still exist (None when it is complete):
         then deprovisions are withheld (``plan.withheld``) and only matched objects leave groups.
-        ``unique_objects``: {object type: {id: object}} of other types read for unique-value rules."""
+        ``unique_objects``: {object type: {id: object}} of other types read for unique-value rules.
+        ``ownership`` / ``group_ownership``: the workflow's sync.ownership.Ownership on the target / group type
+        (None when the target carries no marks): creates and unmarked matched objects get the mark, and objects
+        another workflow marked are never deprovisioned."""
         plan = Plan()
+        self.ownership = ownership
+        self.group_ownership = group_ownership
+        self._foreign = ownership.foreign(target_objects) if ownership is not None else set()
         self._in_scope = {}
         plan.source_count = len(source_objects)
         plan.target_count = len(target_objects)
@@ -101,6 +110,8 @@ class Planner(ReferencePlanning, MembershipPlanning):
         updates = self._updates(plan, in_scope, matched, target_objects, failed_sources)
         if deprovisioned and self.wf.deprovision_action == "disable" and self.target is not None:
             self._restores(plan, in_scope, matched, target_objects, deprovisioned, updates, failed_sources)
+        if ownership is not None:
+            self._mark_matched(matched, target_objects, updates, failed_sources)
         creates = self._creates(plan, in_scope, unmatched, failed_sources)
 
         ref_of = dict(matched)            # source id -> target id | Pending
@@ -287,6 +298,18 @@ class Planner(ReferencePlanning, MembershipPlanning):
                 updates[sid] = UpdateOp(tid, sid, None, changes)
         return updates
 
+    def _mark_matched(self, matched, target_objects, updates, failed_sources):
+        """Matched objects without this workflow's mark get it (after a rename: the new name)."""
+        attribute = self.ownership.attribute
+        for sid, tid in matched.items():
+            tobj = target_objects[tid]
+            if sid in failed_sources or not self.ownership.needs_mark(tobj):
+                continue
+            op = updates.get(sid)
+            if op is None:
+                op = updates[sid] = UpdateOp(tid, sid, None, {})
+            op.changes[attribute] = (tobj.get(attribute), self.ownership.name)
+
     def _restores(self, plan, in_scope, matched, target_objects, deprovisioned, updates, failed_sources):
         """Objects this workflow disabled that are back in the source are enabled again."""
         disabled = self.target.disable_attributes(self.object_type) or {}
@@ -335,6 +358,8 @@ class Planner(ReferencePlanning, MembershipPlanning):
                             attributes[pair.target] = value
                 if self.target is not None:
                     attributes = self.target.prepare_create(self.object_type, attributes)
+                if self.ownership is not None:
+                    attributes[self.ownership.attribute] = self.ownership.name
                 missing = [name for name, spec in self.target_schema.items()
                            if spec.required_on_create and not spec.write_only and name not in attributes
                            and name not in self.ref_attributes]
@@ -363,6 +388,7 @@ class Planner(ReferencePlanning, MembershipPlanning):
             for tid, tobj in target_objects.items():
                 if any(not empty(tobj.get(p.target)) for p in wf.match):
                     managed_now.add(tid)
+        managed_now -= self._foreign              # another workflow's mark: that workflow manages it
         plan.managed = managed_now | matched_tids
         if wf.deprovision_action == "none" and not self.deprovision_set:
             return managed_now
