@@ -101,3 +101,12 @@ def postgres_server():
 def postgres_url(postgres_server):
     """A URL (with its password) of a new, empty database on the tests' PostgreSQL server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture
+def oidc_issuer(emulator):
+    """A test OpenID Connect issuer (tests/oidc_issuer.py) whose certificate the emulator trusts."""
+    from oidc_issuer import OidcIssuer
+    issuer = OidcIssuer(emulator.state_dir)
+    yield issuer
+    issuer.stop()

@@ -29,7 +29,8 @@ options:
     description:
       - The Microsoft Entra tenant to sign in to, as its Directory (tenant) ID GUID or one of its verified
         domains (for example V(contoso.onmicrosoft.com)).
-      - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used.
+      - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used, else E(AZURE_TENANT) (what
+        AWX's Microsoft Azure Resource Manager credential injects).
       - Not needed with O(access_token), whose C(tid) claim names the tenant.
     type: str
   client_id:
@@ -54,6 +55,38 @@ options:
     description:
       - Path to the PEM private key of O(certificate_path) when the certificate file does not hold it.
     type: path
+  certificate_content:
+    description:
+      - The certificate as text instead of a path (an AWX credential injects it), PEM holding the certificate and
+        its key (or the key in O(private_key_content)), or a base64-encoded PFX.
+      - If not set, the value of the E(IDSYNC_CLIENT_CERTIFICATE) environment variable is used.
+      - Mutually exclusive with the other credentials. Never logged or stored.
+    type: str
+  private_key_content:
+    description:
+      - The PEM private key of O(certificate_content) when that does not hold it.
+      - If not set, the value of the E(IDSYNC_CLIENT_PRIVATE_KEY) environment variable is used.
+    type: str
+  client_assertion:
+    description:
+      - Workload identity federation, a token another identity provider issued for this workload (for example
+        GitLab CI's C(id_tokens), or GitHub Actions' OIDC token), presented instead of a secret. The application
+        needs a federated identity credential with that token's issuer and subject, and audience
+        V(api://AzureADTokenExchange).
+      - Mutually exclusive with the other credentials.
+    type: str
+  client_assertion_file:
+    description:
+      - Workload identity federation with the token in a file, read again for every sign-in (AKS rotates it).
+      - If not set, the value of the E(AZURE_FEDERATED_TOKEN_FILE) environment variable is used (AKS workload
+        identity sets it, with E(AZURE_CLIENT_ID) and E(AZURE_TENANT_ID)).
+    type: path
+  managed_identity:
+    description:
+      - Sign in as the managed identity of the host (an Azure VM or AKS node, App Service, Azure Arc), without any
+        secret. With O(client_id) the user-assigned identity with that client ID, else the system-assigned one.
+    type: bool
+    default: false
   private_key_passphrase:
     description:
       - Passphrase of an encrypted private key or PFX file.
@@ -61,7 +94,7 @@ options:
     type: str
   certificate_thumbprint:
     description:
-      - The thumbprint of O(certificate_path) as the Azure portal shows it (SHA-1, 40 hex digits; a 64-digit
+      - The thumbprint of O(certificate_path) (or O(certificate_content)) as the Azure portal shows it (SHA-1, 40 hex digits; a 64-digit
         SHA-256 thumbprint is accepted too). Case, spaces and colons do not matter.
       - Optional. The thumbprint is always computed from the certificate; when this is given it must be equal,
         which catches a certificate file that is not the one registered on the application.
@@ -69,7 +102,8 @@ options:
   client_secret:
     description:
       - A client secret of the application (its Value, not its Secret ID). Prefer O(certificate_path).
-      - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used.
+      - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used, else E(AZURE_SECRET)
+        (AWX's Microsoft Azure Resource Manager credential).
       - Mutually exclusive with O(certificate_path) and O(access_token).
     type: str
   access_token:
@@ -92,6 +126,7 @@ options:
       - Override the sign-in host with a base URL such as V(https://login.example.net:8443) (a private endpoint,
         a proxy or the tenant emulator). Must be C(https).
       - When it differs from the cloud's own login host, msal's instance discovery is skipped.
+      - If not set, the value of the E(AZURE_AUTHORITY_HOST) environment variable is used.
     type: str
   graph_endpoint:
     description:

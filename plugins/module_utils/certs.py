@@ -154,11 +154,46 @@ def load_certificate(certificate_path, private_key_path=None, passphrase=None):
     _require_cryptography()
     certificate_path = os.path.abspath(os.path.expanduser(str(certificate_path)))
     blob = _read(certificate_path, "certificate_path")
+    key_blob = None
+    if private_key_path:
+        private_key_path = os.path.abspath(os.path.expanduser(str(private_key_path)))
+        key_blob = _read(private_key_path, "private_key_path")
+    return _load_blobs(blob, certificate_path, _is_pfx(certificate_path, blob), key_blob, private_key_path,
+                       passphrase)
+
+
+def load_certificate_content(certificate_content, private_key_content=None, passphrase=None):
+    """Like :func:`load_certificate`, from the text of the files (an AWX credential injects them): PEM (certificate
+    and key together, or the key in ``private_key_content``), or a base64-encoded PFX. Messages name the options,
+    never the content."""
+    _require_cryptography()
+    blob = certificate_content.encode("utf-8") if isinstance(certificate_content, str) else certificate_content
+    pfx = False
+    if b"-----BEGIN" not in blob:
+        try:
+            decoded = binascii.a2b_base64(b"".join(blob.split()))
+        except (binascii.Error, ValueError):
+            decoded = b""
+        if decoded[:1] != b"\x30":
+            raise ConfigError("certificate_content holds neither a PEM certificate nor a base64-encoded PFX.",
+                              option="certificate_content")
+        blob, pfx = decoded, True
+    key_blob = None
+    if private_key_content:
+        key_blob = private_key_content.encode("utf-8") if isinstance(private_key_content, str) else private_key_content
+    info = _load_blobs(blob, "certificate_content", pfx, key_blob, "private_key_content" if key_blob else None,
+                       passphrase)
+    return info._replace(key_path=None)
+
+
+def _load_blobs(blob, certificate_path, pfx, key_blob, private_key_path, passphrase):
+    """The certificate in ``blob`` (named ``certificate_path`` in messages) with its key from ``blob`` or
+    ``key_blob`` (named ``private_key_path``)."""
     key = None
     key_path = None
     extra_certs = []
 
-    if _is_pfx(certificate_path, blob):
+    if pfx:
         password = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
         try:
             key, cert, extra_certs = pkcs12.load_key_and_certificates(blob, password)
@@ -188,9 +223,7 @@ def load_certificate(certificate_path, private_key_path=None, passphrase=None):
             key = _load_pem_key(key_match.group(0), certificate_path, passphrase)
             key_path = certificate_path
 
-    if private_key_path:
-        private_key_path = os.path.abspath(os.path.expanduser(str(private_key_path)))
-        key_blob = _read(private_key_path, "private_key_path")
+    if key_blob is not None:
         key_match = _PEM_KEY_RE.search(key_blob)
         if not key_match:
             raise ConfigError("'{0}' holds no PEM private key (-----BEGIN PRIVATE KEY-----).".format(private_key_path),

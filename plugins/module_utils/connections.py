@@ -17,6 +17,7 @@ import os
 import re
 
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader import DEFAULT_MAX_FIELD_LENGTH
+from ansible_collections.idsync.entra.plugins.module_utils.credentials import environment_value
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.store import (
     Store,
@@ -61,6 +62,7 @@ SATISFIED_BY = {
 AZURE_AD_SETTINGS = (
     "tenant_id", "application_id", "certificate_thumbprint", "certificate_path", "private_key_path",
     "tenant_environment", "authority_host", "graph_endpoint", "ca_path", "ownership_attribute",
+    "certificate_content", "private_key_content", "client_assertion_file",
 )
 _OWNERSHIP_RE = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
 EXCHANGE_SETTINGS = ("exchange_endpoint",)
@@ -134,17 +136,41 @@ def _validate_azure_ad(params):
     """Validate the azure_ad options and return the settings to store (all paths absolute)."""
     from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, http
 
-    missing = [o for o in ("tenant_id", "application_id", "certificate_path") if not params.get(o)]
+    auth = params.get("auth_method") or "certificate"
+    needed = {"certificate": ("tenant_id", "application_id"), "workload_identity": ("tenant_id", "application_id"),
+              "managed_identity": ("tenant_id",)}[auth]
+    if auth == "certificate" and not params.get("certificate_content"):
+        needed += ("certificate_path",)
+    missing = [o for o in needed if not params.get(o)]
     if missing:
         raise ConfigError("An %s connection needs %s." % (params.get("connector") or "azure_ad", ", ".join(missing)),
                           option=missing[0])
     tenant_id = validate_guid(params["tenant_id"], "tenant_id")
-    application_id = validate_guid(params["application_id"], "application_id")
+    application_id = validate_guid(params["application_id"], "application_id") if params.get("application_id") \
+        else None
     environment = params.get("tenant_environment") or "azure_global"
     # URL overrides and tenant environment: same validation the client applies.
     clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"),
                              params.get("exchange_endpoint"))
     ca_path = http.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
+    ownership = params.get("ownership_attribute")
+    if ownership and not _OWNERSHIP_RE.match(ownership):
+        raise ConfigError("ownership_attribute '%s' is not a directory extension name (extension_<appId without dashes>"
+                          "_<name>, as idsync.entra.app_registration's directory_extensions returns it)." % ownership,
+                          option="ownership_attribute")
+    common = {
+        "tenant_id": tenant_id, "application_id": application_id, "tenant_environment": environment,
+        "authority_host": (params.get("authority_host") or "").rstrip("/") or None,
+        "graph_endpoint": (params.get("graph_endpoint") or "").rstrip("/") or None,
+        "exchange_endpoint": (params.get("exchange_endpoint") or "").rstrip("/") or None,
+        "ca_path": ca_path, "ownership_attribute": ownership or None,
+    }
+    if auth != "certificate":
+        # No secret, no key: the token comes from the platform (a federated token file) or the host's identity.
+        settings = dict(common, auth=auth, client_assertion_file=_abspath(params.get("client_assertion_file")))
+        return dict((k, v) for k, v in settings.items() if v is not None)
+    if params.get("certificate_content"):
+        return _certificate_content_settings(params, common)
 
     wanted = params.get("certificate_thumbprint")
     if wanted:
@@ -183,11 +209,6 @@ def _validate_azure_ad(params):
             "signed with RSA, create the certificate with key_type rsa." % (cert_path, key_type), option="certificate_path")
     certs.check_validity(info, path=cert_path)
 
-    ownership = params.get("ownership_attribute")
-    if ownership and not _OWNERSHIP_RE.match(ownership):
-        raise ConfigError("ownership_attribute '%s' is not a directory extension name (extension_<appId without dashes>"
-                          "_<name>, as idsync.entra.app_registration's directory_extensions returns it)." % ownership,
-                          option="ownership_attribute")
     settings = {
         "auth": "certificate",
         "tenant_id": tenant_id,
@@ -202,6 +223,26 @@ def _validate_azure_ad(params):
         "ca_path": ca_path,
         "ownership_attribute": ownership or None,
     }
+    return dict((k, v) for k, v in settings.items() if v is not None)
+
+
+def _certificate_content_settings(params, common):
+    """A certificate given as content (an AWX credential): validated here, never stored; the record keeps its
+    thumbprint, and each run takes the content from the environment (IDSYNC_CLIENT_CERTIFICATE) or the task."""
+    from ansible_collections.idsync.entra.plugins.module_utils import certs
+    if params.get("certificate_path"):
+        raise ConfigError("certificate_path and certificate_content are mutually exclusive.", option="certificate_content")
+    info = certs.load_certificate_content(params["certificate_content"], params.get("private_key_content"),
+                                          params.get("private_key_passphrase"))
+    if info.private_key is None:
+        raise ConfigError("certificate_content holds no private key: pass private_key_content.",
+                          option="private_key_content")
+    certs.check_validity(info, path="certificate_content")
+    wanted = params.get("certificate_thumbprint")
+    if wanted and certs.normalize_thumbprint(wanted) not in (info.thumbprint_sha1, info.thumbprint_sha256):
+        raise ConfigError("Certificate thumbprint %s does not match certificate_content (its thumbprint is %s)."
+                          % (certs.normalize_thumbprint(wanted), info.thumbprint_sha1), option="certificate_thumbprint")
+    settings = dict(common, auth="certificate", certificate_thumbprint=info.thumbprint_sha1)
     return dict((k, v) for k, v in settings.items() if v is not None)
 
 
@@ -297,6 +338,7 @@ def auth_params(record, overrides=None):
     if record.get("connector") not in (None,) + ENTRA_CONNECTORS:
         raise ConfigError("Connection %s is a %s connection, not azure_ad: it has no Microsoft Graph credentials."
                           % (name, record.get("connector")), option="connection")
+    auth = settings.get("auth") or "certificate"
     params = {
         "tenant_id": settings.get("tenant_id"),
         "client_id": settings.get("application_id") or settings.get("client_id"),
@@ -306,15 +348,30 @@ def auth_params(record, overrides=None):
         "client_secret": None,
         "access_token": None,
         "private_key_passphrase": None,
+        "client_assertion_file": settings.get("client_assertion_file"),
+        "managed_identity": auth == "managed_identity",
         "tenant_environment": settings.get("tenant_environment") or "azure_global",
         "authority_host": settings.get("authority_host"),
         "graph_endpoint": settings.get("graph_endpoint"),
         "ca_path": settings.get("ca_path"),
     }
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            params[key] = value
-    if not params.get("certificate_path") and not params.get("client_secret") and not params.get("access_token"):
+    given = dict((k, v) for k, v in (overrides or {}).items() if v is not None and v is not False)
+    if any(k in given for k in CREDENTIAL_OVERRIDES):
+        # A credential given at run time replaces the saved one (a secret, or the certificate as content).
+        for key in ("certificate_path", "private_key_path", "client_assertion_file"):
+            params[key] = None
+        params["managed_identity"] = False
+    params.update(given)
+    if auth == "workload_identity" and not params.get("client_assertion") and not params.get("client_assertion_file"):
+        params["client_assertion_file"] = environment_value("client_assertion_file")
+        if not params["client_assertion_file"]:
+            raise ConfigError("Connection %s signs in with workload identity federation, but no federated token was "
+                              "given: the platform sets AZURE_FEDERATED_TOKEN_FILE (AKS), or pass client_assertion_file."
+                              % name, option="connection")
+    if auth == "certificate" and not any(params.get(k) for k in CREDENTIAL_OVERRIDES) and (
+            not params.get("certificate_path") or not os.path.exists(params["certificate_path"])):
+        _certificate_from_environment(params, name)
+    if not any(params.get(k) for k in CREDENTIAL_OVERRIDES + ("certificate_path", "managed_identity")):
         if settings.get("auth") == "client_secret":
             raise ConfigError(
                 "Connection %s was saved with client secret authentication, and the store never keeps secrets: update "
@@ -323,6 +380,28 @@ def auth_params(record, overrides=None):
         raise ConfigError("Connection %s has no certificate_path: update it with idsync.entra.connection." % name,
                           option="connection")
     return params
+
+
+# Auth options that, given at run time, replace the credential a connection was saved with.
+CREDENTIAL_OVERRIDES = ("client_secret", "access_token", "certificate_content", "client_assertion",
+                        "client_assertion_file")
+
+
+def _certificate_from_environment(params, name):
+    """The connection's certificate file is not on this host (a fresh AWX job, another node): take the certificate
+    and key injected as content (IDSYNC_CLIENT_CERTIFICATE / IDSYNC_CLIENT_PRIVATE_KEY), or say what is missing."""
+    content = environment_value("certificate_content")
+    if not content:
+        where = ("its certificate %s does not exist on this host (a fresh AWX job or another node?)"
+                 % params["certificate_path"]) if params.get("certificate_path") else \
+            "it was saved from certificate content, which the store never keeps"
+        raise ConfigError("Connection %s: %s; inject the certificate and key (the idsync.entra AWX credential type "
+                          "sets IDSYNC_CLIENT_CERTIFICATE and IDSYNC_CLIENT_PRIVATE_KEY) or pass them as "
+                          "certificate_content and private_key_content." % (name, where), option="connection")
+    params.update(certificate_path=None, private_key_path=None, certificate_content=content,
+                  private_key_content=environment_value("private_key_content"))
+    params["private_key_passphrase"] = params.get("private_key_passphrase") or \
+        environment_value("private_key_passphrase")
 
 
 def connection_auth_params(name, store_path=None, explicit=None):
@@ -518,7 +597,8 @@ def ensure_connection(params, check_mode=False):
         result = {"changed": changed}
         if params.get("test"):
             required = params.get("required_permissions")
-            overrides = {"private_key_passphrase": params.get("private_key_passphrase")}
+            overrides = dict((k, params.get(k)) for k in ("private_key_passphrase", "certificate_content",
+                                                          "private_key_content"))
             test = test_record(desired, required, overrides)
             result["test"] = test
             if not test["ok"]:

@@ -45,15 +45,34 @@ DEVICE_CODE_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 # Refresh a cached token this many seconds before it expires.
 REFRESH_MARGIN = 300
 
-ENV_VARS = {
-    "tenant_id": "AZURE_TENANT_ID",
-    "client_id": "AZURE_CLIENT_ID",
-    "certificate_path": "AZURE_CLIENT_CERTIFICATE_PATH",
-    "client_secret": "AZURE_CLIENT_SECRET",
-    "private_key_passphrase": "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+# Environment variables each auth option falls back to, first found wins: azure-identity's names, then those of
+# AWX's built-in "Microsoft Azure Resource Manager" credential (AZURE_TENANT, AZURE_SECRET), then this collection's
+# own for what neither has (the certificate and key as content, injected by extensions/awx's credential type).
+ENV_FALLBACKS = {
+    "tenant_id": ["AZURE_TENANT_ID", "AZURE_TENANT"],
+    "client_id": ["AZURE_CLIENT_ID"],
+    "certificate_path": ["AZURE_CLIENT_CERTIFICATE_PATH"],
+    "certificate_content": ["IDSYNC_CLIENT_CERTIFICATE"],
+    "private_key_content": ["IDSYNC_CLIENT_PRIVATE_KEY"],
+    "client_secret": ["AZURE_CLIENT_SECRET", "AZURE_SECRET"],
+    "private_key_passphrase": ["AZURE_CLIENT_CERTIFICATE_PASSWORD"],
+    "client_assertion_file": ["AZURE_FEDERATED_TOKEN_FILE"],
+    "authority_host": ["AZURE_AUTHORITY_HOST"],
 }
+ENV_VARS = dict((option, names[0]) for option, names in ENV_FALLBACKS.items())
 
-CREDENTIAL_OPTIONS = ("certificate_path", "client_secret", "access_token")
+CREDENTIAL_OPTIONS = ("certificate_path", "certificate_content", "client_secret", "access_token", "client_assertion",
+                      "client_assertion_file", "managed_identity")
+SECRETLESS = ("client_assertion", "client_assertion_file", "managed_identity")
+
+
+def environment_value(option, environ=None):
+    """The value ``option`` takes from the environment (ENV_FALLBACKS), or None."""
+    environ = os.environ if environ is None else environ
+    for name in ENV_FALLBACKS.get(option, ()):
+        if environ.get(name):
+            return environ[name]
+    return None
 
 
 def _require_msal():
@@ -92,10 +111,9 @@ def select_auth_method(params, environ=None):
     explicit = []
     from_env = []
     for name in given:
-        env_name = ENV_VARS.get(name)
-        env_value = environ.get(env_name) if env_name else None
+        env_value = environment_value(name, environ)
         value = params.get(name)
-        if name == "certificate_path":
+        if name in ("certificate_path", "client_assertion_file"):
             same = env_value is not None and _normalize_path(env_value) == _normalize_path(value)
         else:
             same = env_value is not None and env_value == value
@@ -107,11 +125,18 @@ def select_auth_method(params, environ=None):
         return explicit[0]
     if len(from_env) > 1:
         raise ConfigError("Both {0} are set in the environment: unset one, or pass the credential to use "
-                          "explicitly.".format(" and ".join(ENV_VARS[n] for n in from_env)), option=from_env[0])
+                          "explicitly.".format(" and ".join(_env_name(n, environ) for n in from_env)),
+                          option=from_env[0])
     if from_env:
         return from_env[0]
-    raise ConfigError("No credential was given: pass certificate_path (recommended), client_secret or access_token, "
-                      "or set AZURE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_SECRET.", option="certificate_path")
+    raise ConfigError("No credential was given: pass certificate_path or certificate_content (recommended), "
+                      "client_assertion_file (workload identity federation), managed_identity, client_secret or "
+                      "access_token, or set AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or "
+                      "AZURE_CLIENT_SECRET.", option="certificate_path")
+
+
+def _env_name(option, environ):
+    return next((n for n in ENV_FALLBACKS.get(option, ()) if environ.get(n)), ENV_VARS.get(option, option))
 
 
 class Credential(object):
@@ -440,6 +465,11 @@ def build_credential(params, endpoints, session, environ=None, sleep=time.sleep)
     if method == "access_token":
         return AccessTokenCredential(params["access_token"])
     _require_msal()
+    if method in SECRETLESS:
+        from ansible_collections.idsync.entra.plugins.module_utils.credentials_secretless import (
+            build_secretless_credential,
+        )
+        return build_secretless_credential(method, params, endpoints, session)
     client_id = params.get("client_id")
     if method == "client_secret":
         if params.get("certificate_thumbprint"):
@@ -447,15 +477,25 @@ def build_credential(params, endpoints, session, environ=None, sleep=time.sleep)
                               option="certificate_thumbprint")
         return ClientCredential(endpoints, session, client_id, client_secret=params["client_secret"], sleep=sleep)
 
-    path = params["certificate_path"]
     passphrase = params.get("private_key_passphrase")
     register_secret(passphrase)
-    info = certs.load_certificate(path, params.get("private_key_path"), passphrase)
-    if info.private_key is None:
-        raise ConfigError("'{0}' holds no private key: pass private_key_path, or a PEM or PFX file that holds both "
-                          "the certificate and its key.".format(_normalize_path(path)), option="private_key_path")
-    certs.check_key_file_permissions(info.key_path)
-    certs.check_validity(info, path=_normalize_path(path))
+    if method == "certificate_content":
+        path = "certificate_content"
+        register_secret(params.get("private_key_content"))
+        info = certs.load_certificate_content(params["certificate_content"], params.get("private_key_content"),
+                                              passphrase)
+        if info.private_key is None:
+            raise ConfigError("certificate_content holds no private key: pass private_key_content, or PEM text "
+                              "holding both the certificate and its key.", option="private_key_content")
+        certs.check_validity(info, path=path)
+    else:
+        path = _normalize_path(params["certificate_path"])
+        info = certs.load_certificate(path, params.get("private_key_path"), passphrase)
+        if info.private_key is None:
+            raise ConfigError("'{0}' holds no private key: pass private_key_path, or a PEM or PFX file that holds "
+                              "both the certificate and its key.".format(path), option="private_key_path")
+        certs.check_key_file_permissions(info.key_path)
+        certs.check_validity(info, path=path)
     wanted = params.get("certificate_thumbprint")
     if wanted:
         try:
@@ -467,6 +507,6 @@ def build_credential(params, endpoints, session, environ=None, sleep=time.sleep)
             raise ConfigError(
                 "certificate_thumbprint {0} does not match the certificate in '{1}', whose thumbprint is {2}: pass the "
                 "certificate that thumbprint names, or drop certificate_thumbprint.".format(
-                    wanted_norm, _normalize_path(path), computed),
+                    wanted_norm, path, computed),
                 option="certificate_thumbprint", details={"expected": wanted_norm, "actual": computed})
     return ClientCredential(endpoints, session, client_id, certificate=info, sleep=sleep)

@@ -30,7 +30,8 @@ from ansible_collections.idsync.entra.plugins.module_utils.graph import GraphCli
 AUTH_OPTIONS = (
     "tenant_id", "client_id", "certificate_path", "private_key_path", "private_key_passphrase",
     "certificate_thumbprint", "client_secret", "access_token", "tenant_environment", "authority_host",
-    "graph_endpoint", "ca_path",
+    "graph_endpoint", "ca_path", "certificate_content", "private_key_content", "client_assertion",
+    "client_assertion_file", "managed_identity",
 )
 # Options that name a saved connection whose settings fill the auth options above.
 CONNECTION_OPTIONS = ("connection", "store")
@@ -38,18 +39,24 @@ CONNECTION_OPTIONS = ("connection", "store")
 
 def auth_argument_spec():
     """The auth options every Graph module takes (keep in step with plugins/doc_fragments/auth.py)."""
+    env = credentials.ENV_FALLBACKS
     return dict(
-        tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
-        client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-        certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
+        tenant_id=dict(type="str", fallback=(env_fallback, env["tenant_id"])),
+        client_id=dict(type="str", fallback=(env_fallback, env["client_id"])),
+        certificate_path=dict(type="path", fallback=(env_fallback, env["certificate_path"])),
         private_key_path=dict(type="path", no_log=False),
+        certificate_content=dict(type="str", no_log=True, fallback=(env_fallback, env["certificate_content"])),
+        private_key_content=dict(type="str", no_log=True, fallback=(env_fallback, env["private_key_content"])),
         private_key_passphrase=dict(type="str", no_log=True,
-                                    fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])),
+                                    fallback=(env_fallback, env["private_key_passphrase"])),
         certificate_thumbprint=dict(type="str"),
-        client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
+        client_secret=dict(type="str", no_log=True, fallback=(env_fallback, env["client_secret"])),
         access_token=dict(type="str", no_log=True),
+        client_assertion=dict(type="str", no_log=True),
+        client_assertion_file=dict(type="path", fallback=(env_fallback, env["client_assertion_file"])),
+        managed_identity=dict(type="bool", default=False),
         tenant_environment=dict(type="str", default=DEFAULT_ENVIRONMENT, choices=list(CLOUDS)),
-        authority_host=dict(type="str"),
+        authority_host=dict(type="str", fallback=(env_fallback, env["authority_host"])),
         graph_endpoint=dict(type="str"),
         ca_path=dict(type="path"),
         connection=dict(type="str"),
@@ -59,7 +66,7 @@ def auth_argument_spec():
 
 AUTH_REQUIRED_BY = {
     "private_key_path": ["certificate_path"],
-    "certificate_thumbprint": ["certificate_path"],
+    "private_key_content": ["certificate_content"],
 }
 
 
@@ -143,7 +150,7 @@ class IdsyncModule(AnsibleModule):
                 continue
             current = self.params.get(key)
             # tenant_environment always has a value (its default); a connection's own value wins over that.
-            if current is None or (key == "tenant_environment" and current == spec[key]["default"]):
+            if current is None or (key in ("tenant_environment", "managed_identity") and current == spec[key]["default"]):
                 self.params[key] = value
                 if spec[key].get("no_log"):
                     self.no_log_values.add(value)
@@ -161,9 +168,9 @@ class IdsyncModule(AnsibleModule):
             method = credentials.select_auth_method(self.params)
         except ConfigError:
             return  # reported with a clear message when the credential is built
-        if method in ("certificate_path", "client_secret") and not credentials.HAS_MSAL:
+        if method != "access_token" and not credentials.HAS_MSAL:
             self.fail_json(msg=missing_required_lib("msal"), exception=credentials.MSAL_IMPORT_ERROR)
-        if method == "certificate_path" and not certs.HAS_CRYPTOGRAPHY:
+        if method in ("certificate_path", "certificate_content") and not certs.HAS_CRYPTOGRAPHY:
             self.fail_json(msg=missing_required_lib("cryptography"), exception=certs.CRYPTOGRAPHY_IMPORT_ERROR)
 
     @property

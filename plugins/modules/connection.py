@@ -89,6 +89,33 @@ options:
     description:
       - Base URL that replaces the cloud's Microsoft Graph host.
     type: str
+  auth_method:
+    description:
+      - How an O(connector=azure_ad) connection signs in.
+      - V(certificate), the application's certificate, from O(certificate_path) or O(certificate_content) (content is
+        never stored; each run then takes it from E(IDSYNC_CLIENT_CERTIFICATE) and E(IDSYNC_CLIENT_PRIVATE_KEY), as
+        the AWX credential type in C(extensions/awx) injects them, or from the task).
+      - V(workload_identity), workload identity federation, a token the platform issues (AKS, GitHub Actions,
+        GitLab CI) read from O(client_assertion_file) or E(AZURE_FEDERATED_TOKEN_FILE) at run time; the application
+        needs a federated credential for its issuer and subject (M(idsync.entra.app_registration)).
+      - V(managed_identity), the managed identity of the host the job runs on (O(application_id) names a
+        user-assigned one; leave it out for the system-assigned one).
+    type: str
+    choices: [certificate, workload_identity, managed_identity]
+    default: certificate
+  certificate_content:
+    description:
+      - The certificate (PEM text, with its key unless O(private_key_content) holds it, or a base64-encoded PFX),
+        instead of O(certificate_path). Used to validate and test the connection; never stored.
+    type: str
+  private_key_content:
+    description: The PEM private key of O(certificate_content) when it does not hold it. Never stored.
+    type: str
+  client_assertion_file:
+    description:
+      - With O(auth_method=workload_identity), the file holding the federated token. Default at run time is
+        E(AZURE_FEDERATED_TOKEN_FILE).
+    type: path
   ownership_attribute:
     description:
       - For O(connector=azure_ad), the directory extension that carries the name of the M(idsync.entra.sync)
@@ -328,6 +355,11 @@ def main():
             graph_endpoint=dict(type="str"),
             exchange_endpoint=dict(type="str"),
             ownership_attribute=dict(type="str"),
+            auth_method=dict(type="str", choices=["certificate", "workload_identity", "managed_identity"],
+                             default="certificate"),
+            certificate_content=dict(type="str", no_log=True),
+            private_key_content=dict(type="str", no_log=True),
+            client_assertion_file=dict(type="path"),
             ca_path=dict(type="path"),
             path=dict(type="path"),
             delimiter=dict(type="str", default=","),

@@ -14,6 +14,7 @@ import graph_apps as apps
 import graph_directory as directory_api
 import graph_domains as domains
 import graph_extensions as extensions
+import graph_federated as federated
 import graph_groups as groups
 import graph_users as users
 from graph_apps import Key
@@ -68,6 +69,11 @@ ROUTES = [
                                                    "POST": extensions.create_extension_property}),
     (("applications", ID, "extensionProperties", ID), {"GET": extensions.get_extension_property,
                                                        "DELETE": extensions.delete_extension_property}),
+    (("applications", ID, "federatedIdentityCredentials"), {"GET": federated.list_credentials,
+                                                            "POST": federated.create_credential}),
+    (("applications", ID, "federatedIdentityCredentials", ID), {"GET": federated.get_credential,
+                                                                "PATCH": federated.update_credential,
+                                                                "DELETE": federated.delete_credential}),
     (("applications", ID, "owners"), {"GET": apps.list_application_owners}),
     (("applications", ID, "owners", "$ref"), {"POST": apps.add_application_owner}),
     (("applications", ID, "owners", ID, "$ref"), {"DELETE": apps.remove_application_owner}),

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from werkzeug.wrappers import Response
 
+import identity_workload as workload
 from identity_keys import (GraphAuthError, SigningKey, TenantProfile, b64url_decode, b64url_encode,
                            certificate_thumbprints, split_jwt, verify_rsa_signature)
 # Hosts and resources of each national cloud; the emulator stands in for one of them (serve --cloud).
@@ -96,6 +97,20 @@ def malformed_assertion() -> AadError:
     return AadError(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
 
 
+class _FederationErrors:
+    """The error constructors identity_workload.verify_federated_assertion raises with."""
+    AadError = AadError
+    clock_skew = CLOCK_SKEW_S
+
+    @staticmethod
+    def invalid_client(code, text):
+        return invalid_client(code, text)
+
+    @staticmethod
+    def malformed():
+        return malformed_assertion()
+
+
 def json_response(body, status=200, headers=None) -> Response:
     response = Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
     response.headers["Cache-Control"] = "no-store, no-cache"
@@ -164,7 +179,8 @@ class IdentityPlatform:
     """Endpoints of login.microsoftonline.com (v2.0) for one emulated tenant."""
 
     def __init__(self, profile: TenantProfile, signing_key: SigningKey, directory_getter, *, emulator_hosts,
-                 settings_getter, on_token_request=None, auto_approve=False, device_code_interval_s=1, cloud=None):
+                 settings_getter, on_token_request=None, auto_approve=False, device_code_interval_s=1, cloud=None,
+                 ca_bundle=None):
         self.profile = profile
         self.cloud = cloud or CLOUDS[DEFAULT_CLOUD]
         self.signing_key = signing_key
@@ -177,11 +193,14 @@ class IdentityPlatform:
         # between polls, and tests should not wait 5 s per poll; `--device-code-interval 5` restores the real value.
         self.device_code_interval_s = device_code_interval_s
         self.device_flows = DeviceFlows()
+        self.managed_identities = workload.ManagedIdentities()
+        self.issuer_keys = workload.IssuerKeys(ca_bundle)
         self._refresh_tokens = {}
         self._refresh_lock = threading.Lock()
 
     def reset(self) -> None:
         self.device_flows.clear()
+        self.managed_identities.reset()
         with self._refresh_lock:
             self._refresh_tokens.clear()
 
@@ -291,6 +310,10 @@ class IdentityPlatform:
         if user is not None:
             self.device_flows.approve(flow.user_code, user)
 
+    def managed_identity_token(self, request) -> Response:
+        """GET /metadata/identity/oauth2/token (the instance metadata service; identity_workload.py)."""
+        return workload.managed_identity_token(self, request)
+
     # -- token endpoint ---------------------------------------------------------------------------------------------
 
     def token(self, request, tenant: str) -> Response:
@@ -348,7 +371,13 @@ class IdentityPlatform:
         if application is None:
             raise _application_not_found(client_id, tenant_segment)
         if form.get("client_assertion"):
-            self._verify_client_assertion(request, client_id, application)
+            if workload.is_external_assertion(form["client_assertion"], client_id):
+                if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+                    raise AadError(400, "invalid_request", 90100, "client_assertion_type parameter is empty or not valid.")
+                workload.verify_federated_assertion(self, form["client_assertion"], client_id, application,
+                                                    _FederationErrors)
+            else:
+                self._verify_client_assertion(request, client_id, application)
             return client_id, "2"  # appidacr 2: certificate (or assertion) credential
         secret = form.get("client_secret") or (basic.password if basic else None)
         if secret:

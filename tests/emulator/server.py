@@ -52,6 +52,7 @@ URL_MAP = Map(
         # Token endpoints take every method so a GET gets Entra's AADSTS900561 rather than a bare 405.
         Rule("/<tenant>/oauth2/v2.0/token", endpoint="token"),
         Rule("/<tenant>/oauth2/v2.0/devicecode", endpoint="device_code"),
+        Rule("/metadata/identity/oauth2/token", endpoint="managed_identity_token", methods=["GET"]),
         Rule("/v1.0", endpoint="graph"),
         Rule("/v1.0/<path:rest>", endpoint="graph"),
         Rule("/beta", endpoint="graph"),
@@ -67,6 +68,7 @@ URL_MAP = Map(
         Rule("/_emulator/expire-delta-tokens", endpoint="admin_expire_delta_tokens", methods=["POST"]),
         Rule("/_emulator/devicecode/approve", endpoint="admin_approve_device_code", methods=["POST"]),
         Rule("/_emulator/domains", endpoint="admin_domains", methods=["GET", "POST"]),
+        Rule("/_emulator/managed-identity", endpoint="admin_managed_identity", methods=["PUT"]),
         Rule("/_emulator/domains/<name>", endpoint="admin_domain", methods=["DELETE"]),
         Rule("/_emulator/objects/<object_id>/proxyAddresses", endpoint="admin_proxy_addresses", methods=["PUT"]),
         Rule("/_emulator/exchange/<path:rest>", endpoint="admin_exchange"),
@@ -154,6 +156,7 @@ class EmulatorApp:
             auto_approve=self.options.auto_approve,
             device_code_interval_s=self.options.device_code_interval,
             cloud=self.cloud,
+            ca_bundle=str(self.state_dir / "ca.pem"),
         )
 
     # -- WSGI ---------------------------------------------------------------------------------------------------------
@@ -260,6 +263,11 @@ class EmulatorApp:
                 raise AdminError(400, str(error)) from None
             self._apply_directory_settings(self.tenant.directory)
         return identity.json_response(self.realism.settings.to_dict())
+
+    def admin_managed_identity(self, request: Request) -> Response:
+        """The managed identities of "this machine": {"client_id": system-assigned, "user_assigned": [...]}."""
+        self.identity.managed_identities.configure(_json_body(request))
+        return Response(status=204)
 
     def admin_faults(self, request: Request) -> Response:
         if request.method == "DELETE":
