@@ -762,6 +762,12 @@ class AppRegistration(object):
             if mode == "exclusive":
                 plan["drop_keys"] = [c for c in existing if not (_is_certificate_credential(c)
                                                                  and credential_thumbprint(c) in want)]
+            elif mode == "replace_own" and plan["new_keys"]:
+                # Only certificates named like the new ones (the subject the caller always gives its own, e.g. the
+                # auto configuration role's CN=<app name>): the caller made them; other keys are someone else's.
+                own_names = set(c.display_name for c in certificates)
+                plan["drop_keys"] = [c for c in existing if _is_certificate_credential(c)
+                                     and credential_thumbprint(c) not in want and c.get("displayName") in own_names]
             for cert in plan["new_keys"]:
                 self._change("add certificate {0} ({1}) to '{2}'".format(cert.thumbprint, cert.subject, label))
             for cred in plan["drop_keys"]:

@@ -121,7 +121,8 @@ def certificate_time(cert, name):
 
 
 def _load_pem_key(blob, path, passphrase):
-    password = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+    # An empty passphrase (an unset optional AWX credential field renders as "") means none.
+    password = (passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase) or None
     try:
         return serialization.load_pem_private_key(blob, password=password)
     except TypeError:
@@ -194,7 +195,7 @@ def _load_blobs(blob, certificate_path, pfx, key_blob, private_key_path, passphr
     extra_certs = []
 
     if pfx:
-        password = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
+        password = (passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase) or None
         try:
             key, cert, extra_certs = pkcs12.load_key_and_certificates(blob, password)
         except ValueError:

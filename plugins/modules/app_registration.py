@@ -121,8 +121,11 @@ options:
         the old one still works (rotation, step one).
       - V(exclusive) makes the listed certificates the only key credentials, removing the others (rotation, last
         step, once the new certificate is proven).
+      - V(replace_own) adds the listed certificates and, when one is new, removes the certificates whose display
+        name equals a listed one's (those the same caller registered before, whose private key is gone, for
+        example a fresh AWX job); keys named otherwise are kept.
     type: str
-    choices: [add, exclusive]
+    choices: [add, exclusive, replace_own]
     default: add
   api_permissions:
     description:
@@ -340,7 +343,7 @@ def main():
         app_id=dict(type="str", aliases=["application_id"]),
         sign_in_audience=dict(type="str", choices=SIGN_IN_AUDIENCES),
         certificates=dict(type="list", elements="str"),
-        certificate_mode=dict(type="str", choices=["add", "exclusive"], default="add"),
+        certificate_mode=dict(type="str", choices=["add", "exclusive", "replace_own"], default="add"),
         api_permissions=dict(type="dict"),
         admin_consent=dict(type="bool", default=False),
         directory_roles=dict(type="list", elements="str"),
