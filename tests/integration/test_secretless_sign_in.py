@@ -106,3 +106,32 @@ def test_modules_sign_in_with_the_managed_identity(tmp_path, emulator, emulator_
                             params={"api-version": "2018-02-01", "resource": "https://graph.microsoft.com"},
                             verify=emulator.ca_path, timeout=30)
     assert response.status_code == 400 and response.json()["error_description"] == "Required metadata header not specified"
+
+
+def test_auto_configuration_with_a_federated_credential(tmp_path, emulator, emulator_auth, graph_admin, oidc_issuer):
+    """The role adds a federated credential instead of a certificate and saves a workload identity connection,
+    which signs in with the token file the platform writes (AZURE_FEDERATED_TOKEN_FILE)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(oidc_issuer.mint(SUBJECT))
+    admin = emulator.admin_app
+    role = {"name": "configure", "ansible.builtin.include_role": {"name": "idsync.entra.auto_configuration"}, "vars": {
+        "auto_configuration_tenant_id": emulator.tenant_id,
+        "auto_configuration_admin": {"method": "client_secret", "client_id": admin["client_id"],
+                                     "client_secret": admin["client_secret"]},
+        "auto_configuration_app_name": "idsync federated",
+        "auto_configuration_federated_credential": {"issuer": oidc_issuer.url, "subject": SUBJECT},
+        "auto_configuration_authority_host": emulator_auth["authority_host"],
+        "auto_configuration_graph_endpoint": emulator_auth["graph_endpoint"],
+        "auto_configuration_ca_path": emulator_auth["ca_path"],
+        "auto_configuration_test_retries": 2, "auto_configuration_test_delay": 1}}
+    info = {"name": "info", "idsync.entra.tenant_info": {"connection": "entra"}}
+    run = run_playbook(tmp_path, [role, info], env={"AZURE_FEDERATED_TOKEN_FILE": str(token_file)}, name="role")
+    assert run.rc == 0, run
+    assert run.task("info")["credential"]["type"] == "client_assertion"
+    app = graph_admin.call("GET", "/applications", params={"$filter": "displayName eq 'idsync federated'"})["value"][0]
+    assert app["keyCredentials"] == []                                # no certificate at all
+    federated = graph_admin.call("GET", "/applications/%s/federatedIdentityCredentials" % app["id"])["value"]
+    assert [(f["issuer"], f["subject"], f["audiences"]) for f in federated] == [(oidc_issuer.url, SUBJECT, [AUDIENCE])]
+    again = run_playbook(tmp_path, [role], env={"AZURE_FEDERATED_TOKEN_FILE": str(token_file)}, name="role-again")
+    assert again.rc == 0 and not any(r["result"].get("changed") for r in again.records
+                                     if r["task"].startswith(("Ensure", "Save"))), again
