@@ -69,10 +69,9 @@ options:
         type: str
         required: true
       audiences:
-        description: Audiences the token must carry.
+        description: Audiences the token must carry; V(api://AzureADTokenExchange) when left out.
         type: list
         elements: str
-        default: [api://AzureADTokenExchange]
       description:
         description: Free text.
         type: str
