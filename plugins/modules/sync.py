@@ -191,7 +191,23 @@ options:
         type: dict
         suboptions:
           attributes:
-            description: Target attribute -> rule, the initial attribute population.
+            description:
+              - Target attribute -> rule, the initial attribute population.
+              - "B(Unique values.) C({unique: [candidate, candidate, ...]}) gives the first candidate rule whose value
+                is free in the target and not chosen for another object in the same run; when every candidate is taken,
+                the first gets a counter: V(john.smith2@contoso.com) (before the C(@) for C(local@domain) values, else
+                at the end), cut so it still fits the attribute's length limit. A candidate the target would refuse
+                (for example an empty alias from a name with no Latin letters) is skipped, so a last candidate such as
+                V(<< 'e' ~ EmployeeID >>@contoso.com) always works. Entra compares userPrincipalName, mail and
+                mailNickname case-insensitively, and a userPrincipalName or mail also against every user's and
+                group's C(proxyAddresses). The choice costs no request per person (it uses what the run read), is
+                deterministic (same input, same names) and create-only: a name once given is never changed."
+              - "B(Values computed for the same object.) An expression may read C(target.<attribute>), the value
+                computed for another attribute of the same step, for example
+                C(mailNickname: \"<< target.userPrincipalName.split('@')[0] >>\"). A cycle is a configuration error."
+              - A value Microsoft Graph would refuse (a documented length, the characters of a mail nickname or a
+                sign-in name, a userPrincipalName domain that is not verified in the tenant, a usageLocation that is not
+                an ISO 3166 code) fails that object in the plan, naming the attribute, the rule and the limit.
             type: dict
             required: true
           password:
@@ -292,11 +308,11 @@ options:
     default: false
   deletion_threshold:
     description:
-      - Stop the run before any change when it would deprovision more objects than this, a number (V(500), the
+      - "Stop the run before any change when it would deprovision more objects than this, a number (V(500), the
         Microsoft Entra Connect default), a percentage of the objects the workflow manages (V(10%), rounded up),
-        or both as C({count: 500, percent: 10}) (the smaller binds).
+        or both as C({count: 500, percent: 10}) (the smaller binds)."
       - By default the smaller of 500 objects and 10% of the managed objects, so a small tenant is protected too
-        (300 managed users: at most 30 deprovisions in one run).
+        (with 300 managed users, at most 30 deprovisions in one run).
     type: raw
   source_shrink_guard:
     description:
@@ -327,8 +343,10 @@ options:
     type: dict
   plan_limit:
     description:
-      - Return at most this many entries per list of RV(plan) (the summary still counts everything).
-      - Default is the whole plan in check mode, and the first 1000 entries of each list when the run is applied.
+      - Return at most this many entries of RV(plan) in all, each member of a membership list counting as one, so the
+        task output stays small whatever the size of the run (the summary still counts everything, and the run
+        report holds the whole plan).
+      - Default 100, or 1000 with C(-v). RV(errors) likewise holds the first 20 failed objects (200 with C(-v)).
     type: int
 attributes:
   check_mode:
@@ -505,6 +523,14 @@ run_id:
   description: Id of the run in the run history (not in check mode).
   returned: when the run was applied
   type: int
+report:
+  description:
+    - The run report written beside the store (check mode included), C(<store dir>/reports/<workflow>/run-<id>) or
+      C(plan-<time>), as JSON and as a self-contained HTML page with every created, updated, deprovisioned and failed
+      object, searchable and filterable by outcome. No secrets, no passwords; the newest 100 per workflow are kept.
+  returned: always, unless the report could not be written (a note says why)
+  type: dict
+  sample: {"json": "/home/me/.idsync/reports/hr_to_entra/run-12.json", "html": "/home/me/.idsync/reports/hr_to_entra/run-12.html"}
 """
 
 from ansible.module_utils.basic import missing_required_lib
