@@ -121,29 +121,25 @@ options:
         description: Name of a connection in the store. Exactly one of O(target.connection) and O(target.connector).
         type: str
       connector:
-        description:
-          - Instead of O(target.connection), a V(csv) file given inline with O(target.path) and O(target.key) (and
-            optionally O(target.delimiter), O(target.encoding), O(target.multi_value_separator)), validated as
-            M(idsync.entra.connection) validates them and never saved. Check mode then plans from exactly the file
-            the real run reads.
+        description: A V(csv) file given inline, as for O(source.connector).
         type: str
         choices: [csv]
       path:
-        description: With O(target.connector=csv), the CSV file.
+        description: Inline V(csv) only, as O(source.path).
         type: path
       key:
-        description: With O(target.connector=csv), the column(s) that identify a row.
+        description: Inline V(csv) only, as O(source.key).
         type: list
         elements: str
       delimiter:
-        description: With O(target.connector=csv), the field delimiter (default V(,)).
+        description: Inline V(csv) only, as O(source.delimiter).
         type: str
       encoding:
-        description: With O(target.connector=csv), the text encoding (default V(utf-8)).
+        description: Inline V(csv) only, as O(source.encoding).
         type: str
         choices: [utf-8, utf-8-sig]
       multi_value_separator:
-        description: With O(target.connector=csv), the separator between values in one field (default V(;)).
+        description: Inline V(csv) only, as O(source.multi_value_separator).
         type: str
       object_type:
         description: The connector's object type.
