@@ -26,7 +26,8 @@ from ansible_collections.idsync.entra.plugins.module_utils.store import (
     redact_settings,
 )
 
-CONNECTORS = ("azure_ad", "csv")
+CONNECTORS = ("active_directory", "azure_ad", "csv", "ldap")
+LDAP_CONNECTORS = ("active_directory", "ldap")
 
 TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod", "azure_china")
 
@@ -34,6 +35,8 @@ TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod
 DEFAULT_REQUIRED_PERMISSIONS = {
     "azure_ad": ["User.ReadWrite.All", "Group.ReadWrite.All", "Organization.Read.All"],
     "csv": [],
+    "active_directory": [],
+    "ldap": [],
 }
 
 # A required permission is also satisfied by any of these broader ones.
@@ -57,6 +60,8 @@ AZURE_AD_SETTINGS = (
     "tenant_environment", "authority_host", "graph_endpoint", "ca_path",
 )
 CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator")
+LDAP_SETTINGS = ("servers", "tls", "validate_certs", "bind_dn", "base_dn", "search", "create_ous", "page_size",
+                 "timeout")
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -229,9 +234,16 @@ def _validate_csv(params):
 
 
 def _reject_foreign_options(params, connector):
-    foreign = CSV_SETTINGS if connector == "azure_ad" else AZURE_AD_SETTINGS + ("private_key_passphrase",)
+    azure = AZURE_AD_SETTINGS + ("private_key_passphrase",)
+    if connector == "azure_ad":
+        foreign = CSV_SETTINGS + LDAP_SETTINGS + ("bind_password",)
+    elif connector == "csv":
+        foreign = azure + LDAP_SETTINGS + ("bind_password",)
+    else:
+        foreign = CSV_SETTINGS + tuple(o for o in azure if o != "ca_path")
     # Options with a default (delimiter, encoding, multi_value_separator) only count when set to something else.
-    defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global"}
+    defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global",
+                "tls": "ldaps", "validate_certs": True, "create_ous": False, "page_size": 500, "timeout": 10}
     given = [o for o in foreign if params.get(o) not in (None, [], defaults.get(o, object()))]
     if given:
         raise ConfigError("%s do%s not apply to a %s connection." % (", ".join(given), "es" if len(given) == 1 else "",
@@ -247,6 +259,9 @@ def build_settings(params):
         settings = _validate_azure_ad(params)
     elif connector == "csv":
         settings = _validate_csv(params)
+    elif connector in LDAP_CONNECTORS:
+        from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.settings import validate_settings
+        settings = validate_settings(params, connector)
     else:
         raise ConfigError("connector must be one of %s, got '%s'." % (", ".join(CONNECTORS), connector), option="connector")
     forbidden = find_forbidden_keys(settings)
@@ -436,6 +451,9 @@ def test_record(record, required_permissions=None, overrides=None):
     connector = record.get("connector")
     if connector == "csv":
         return test_csv(record.get("settings") or {})
+    if connector in LDAP_CONNECTORS:
+        from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.probe import test_ldap
+        return test_ldap(record, (overrides or {}).get("bind_password"))
     if required_permissions is None:
         required_permissions = DEFAULT_REQUIRED_PERMISSIONS.get(connector, [])
     try:
@@ -493,7 +511,8 @@ def ensure_connection(params, check_mode=False):
         result = {"changed": changed}
         if params.get("test"):
             required = params.get("required_permissions")
-            overrides = {"private_key_passphrase": params.get("private_key_passphrase")}
+            overrides = {"private_key_passphrase": params.get("private_key_passphrase"),
+                         "bind_password": params.get("bind_password")}
             test = test_record(desired, required, overrides)
             result["test"] = test
             if not test["ok"]:
