@@ -207,7 +207,7 @@ class Applier(object):
                                                  % (op.label, len(missing)))
                 if not add and not op.remove:
                     continue
-                delta = {"members": {"add": add, "remove": list(op.remove)}}
+                delta = {wf.members_attribute: {"add": add, "remove": list(op.remove)}}
                 changes.append(Change("update", gid, id=gid, member_changes=delta))
                 owners.append((op, len(add), len(op.remove)))
             for (op, added, removed), result in zip(owners, self._apply(group_type, changes)):

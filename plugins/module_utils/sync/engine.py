@@ -182,7 +182,7 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     notes.extend(target_read.notes)
     groups = None
     if group_type:
-        group_attrs = set(m.match_attribute for m in wf.memberships) | set(["members", "displayName"])
+        group_attrs = set(m.match_attribute for m in wf.memberships) | set([wf.members_attribute, "displayName"])
         groups_read = target.read(group_type, group_attrs, delta=wf.delta and target.supports("delta"))
         notes.extend(groups_read.notes)
         groups = groups_read.objects
