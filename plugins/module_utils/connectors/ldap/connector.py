@@ -349,6 +349,9 @@ class LdapConnector(Connector):
 
     def _update(self, object_type, change):
         schema = self.dialect.schemas[object_type]
+        if change.attributes.get("dn"):
+            # first: the naming attribute (cn) may change with the DN, and only modify DN may change it
+            self._move(change.id, change.attributes["dn"])
         dn = self.dn_for_id(change.id)
         current = self._current.get(change.id) or {}
         mods = {}
@@ -369,8 +372,6 @@ class LdapConnector(Connector):
             self._change_members(dn, name, delta)
         if mods:
             self.session.modify(dn, mods)
-        if change.attributes.get("dn"):
-            self._move(change.id, change.attributes["dn"])
         return ChangeResult(change.key, True, id=change.id)
 
     def _uac(self, dn, enabled):
@@ -449,6 +450,19 @@ class LdapConnector(Connector):
                                 "true on the connection)" % (found, superior), code=32)
             raise
         self.remember(oid, build_dn(target))
+        if not self.dialect.ad:
+            self._follow_rename(found, build_dn(target))
+
+    def _follow_rename(self, old_dn, new_dn):
+        """AD keeps DN references pointing at a renamed object itself; OpenLDAP only with the refint overlay. Where
+        it does not, rewrite the member / manager / owner values that still name the old DN."""
+        attributes = [a for a in dialects.DN_REFERENCES if a != "managedBy"]
+        wanted = "(|%s)" % "".join("(%s=%s)" % (a, escape_filter_value(old_dn)) for a in attributes)
+        for dn, raw in list(self.session.search(self.naming_context(), "subtree", wanted, attributes)):
+            for attribute, values in raw.items():
+                if any(canonical_dn(dialects.decode_text(v)) == canonical_dn(old_dn) for v in values):
+                    self.session.modify(dn, {attribute: [("MODIFY_DELETE", [old_dn]), ("MODIFY_ADD", [new_dn])]},
+                                        "Pointing %s of %s at the renamed %s" % (attribute, dn, new_dn))
 
     def _delete(self, change):
         try:

@@ -143,7 +143,7 @@ class LdapSession(object):
             conn = ldap3.Connection(server, user=self.bind_dn, password=self._password, auto_bind=ldap3.AUTO_BIND_NONE,
                                     raise_exceptions=False, receive_timeout=max(30, self.timeout * 6),
                                     check_names=False, return_empty_attributes=False, read_only=False,
-                                    auto_referrals=False)
+                                    auto_referrals=False, auto_range=False)   # ranges: full_values(), counted
             try:
                 conn.open(read_server_info=False)
                 if self.tls == "starttls" and not conn.start_tls(read_server_info=False):
