@@ -161,7 +161,9 @@ class SambaDC:
         text = conf.read_text()
         extra = ("\tserver services = ldap\n\tpid directory = {d}/run\n\tlog file = {d}/log.%m\n"
                  "\ttls enabled = yes\n\ttls keyfile = {key}\n\ttls certfile = {cert}\n\ttls cafile = {ca}\n"
-                 "\tldap server require strong auth = yes\n").format(d=target, key=key, cert=cert, ca=self.ca.ca_path)
+                 "\tldap server require strong auth = yes\n"
+                 # test DC only: no fsync per transaction (what Samba's own selftest does)
+                 "\tldb:nosync = true\n").format(d=target, key=key, cert=cert, ca=self.ca.ca_path)
         lines = [l for l in text.splitlines() if not l.strip().startswith(("server services", "log file"))]
         at = lines.index("[global]") + 1
         conf.write_text("\n".join(lines[:at] + extra.rstrip("\n").split("\n") + lines[at:]) + "\n")
