@@ -17,6 +17,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.names
 from ansible_collections.idsync.entra.plugins.module_utils.store import Store  # noqa: E402
 
 
+
 def same_dn(a, b):
     return canonical_dn(a) == canonical_dn(b)
 

@@ -17,13 +17,13 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors.base impor
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap import schema as dialects
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.delta import DeltaReader
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.names import (
-    DnError, and_filters, build_dn, canonical_dn, escape_filter_value, guid_to_bytes, parse_dn,
+    DnError, and_filters, build_dn, canonical_dn, check_filter, escape_filter_value, parse_dn,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.session import (
     LdapError, LdapSession, LdapUnavailable,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.settings import search_of
-from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 
 MEMBERS_PER_MODIFY = 500
 _EXISTS = (20, 68)                        # attributeOrValueExists (OpenLDAP), entryAlreadyExists (AD)
@@ -83,8 +83,8 @@ class LdapConnector(Connector):
 
     def prepare_create(self, object_type, attributes):
         attributes = dict(attributes)
-        kind = attributes.pop("groupType", None) if not self.dialect.ad or \
-            not isinstance(attributes.get("groupType"), int) else None
+        if not isinstance(attributes.get("groupType"), int):
+            attributes.pop("groupType", None)     # the engine's security / microsoft365: AD makes security groups
         name = attributes.get("displayName") or attributes.get("cn")
         if object_type == "group":
             if not self.dialect.ad and "displayName" in attributes:
@@ -94,9 +94,6 @@ class LdapConnector(Connector):
                 attributes["dn"] = build_dn([[("CN" if self.dialect.ad else "cn", str(name))]] + parse_dn(base))
             if self.dialect.ad:
                 attributes.setdefault("sAMAccountName", dialects.sam_account_name(name, limit=64))
-                if kind is not None or "groupType" not in attributes:
-                    attributes["groupType"] = dialects.GROUP_GLOBAL_DISTRIBUTION if kind == "microsoft365" \
-                        else dialects.GROUP_GLOBAL_SECURITY
         elif object_type == "user" and self.dialect.ad and not attributes.get("sAMAccountName"):
             source = str(attributes.get("userPrincipalName") or "").split("@", 1)[0] or name
             sam = dialects.sam_account_name(source)
@@ -167,7 +164,6 @@ class LdapConnector(Connector):
         self.check_object_type(object_type)
         if scope_filter:
             try:
-                from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.names import check_filter
                 scope_filter = check_filter(scope_filter, "source.filter")
             except ValueError as exc:
                 raise ConfigError(str(exc), option="source.filter")
@@ -489,10 +485,3 @@ class LdapConnector(Connector):
 
 class ActiveDirectoryConnector(LdapConnector):
     kind = "active_directory"
-
-
-def guid_filter(oid):
-    return "(objectGUID=%s)" % escape_filter_value(guid_to_bytes(oid))
-
-
-__all__ = ["LdapConnector", "ActiveDirectoryConnector", "IdsyncError"]

@@ -133,8 +133,8 @@ class Dialect(object):
             self.filters = {"user": "(objectClass=inetOrgPerson)", "group": "(objectClass=groupOfNames)",
                             "organizational_unit": "(objectClass=organizationalUnit)"}
             self.object_classes = {"user": ["top", "person", "organizationalPerson", "inetOrgPerson"],
-                                   "group": ["top", "groupOfNames"], "organizational_unit": ["top",
-                                                                                               "organizationalUnit"]}
+                                   "group": ["top", "groupOfNames"],
+                                   "organizational_unit": ["top", "organizationalUnit"]}
 
     def label_attributes(self, object_type):
         if object_type == "user":
@@ -163,7 +163,7 @@ class Dialect(object):
         if self.ad and object_type == "user":
             return ("sAMAccountName",)
         if object_type == "group":
-            return ("dn", "sAMAccountName") if self.ad else ("dn", "cn")
+            return ("dn", "sAMAccountName") if self.ad else ("dn", "cn")   # from the name and the group base
         if object_type == "organizational_unit":
             return ("ou",)
         return ()

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - reported by LdapSession with missing_r
     HAS_LDAP3 = False
     LDAP3_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError  # noqa: E402
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"      # RFC 2696
 SHOW_DELETED = "1.2.840.113556.1.4.417"       # MS-ADTS 3.1.1.3.4.1.14
@@ -63,8 +63,8 @@ def result_sentence(result, what):
         data = re.search(r"data ([0-9a-f]{3})", message)
         return _AD_BIND_DATA.get(data.group(1) if data else "52e", _AD_BIND_DATA["52e"])
     if code == 32:
-        return "%s failed: %s does not exist" % (what, result.get("matched") and ("the entry below %s"
-                                                                             % result["matched"]) or "the entry")
+        matched = result.get("matched")
+        return "%s failed: no such entry%s" % (what, " (the nearest existing one is %s)" % matched if matched else "")
     if code == 50:
         text = "%s failed: the bind account lacks the right to do it (insufficient access rights)" % what
     elif code in (8, 13):
@@ -162,8 +162,8 @@ class LdapSession(object):
                 conn.unbind()
                 code = result.get("result")
                 if code == 49:
-                    raise LdapError("Bind to %s as %s failed: %s" % (uri, self.bind_dn, result_sentence(result, "bind")),
-                                    code=49, kind="InvalidCredentials")
+                    raise LdapError("Bind to %s as %s failed: %s" % (
+                        uri, self.bind_dn, result_sentence(result, "bind")), code=49, kind="InvalidCredentials")
                 if code in (8, 13):
                     raise LdapError("Bind to %s failed: the directory refuses a simple bind without TLS (use tls: "
                                     "ldaps or starttls)" % uri, code=code, kind="StrongerAuthRequired")
@@ -308,8 +308,3 @@ def _text(value):
         except UnicodeDecodeError:
             return value
     return value
-
-
-MODIFY_ADD = "MODIFY_ADD"
-MODIFY_DELETE = "MODIFY_DELETE"
-MODIFY_REPLACE = "MODIFY_REPLACE"

@@ -66,8 +66,8 @@ def validate_settings(params, kind):
     if "=" in bind_dn:
         bind_dn = _dn(bind_dn, "bind_dn")
     elif kind != "active_directory" or "@" not in bind_dn:
-        raise ConfigError("bind_dn '%s' is not a DN%s" % (bind_dn, " nor a user principal name (user@domain)"
-                                                         if kind == "active_directory" else ""), option="bind_dn")
+        upn = " nor a user principal name (user@domain)" if kind == "active_directory" else ""
+        raise ConfigError("bind_dn '%s' is not a DN%s" % (bind_dn, upn), option="bind_dn")
     if not params.get("base_dn"):
         raise ConfigError("An %s connection needs base_dn, such as DC=contoso,DC=com" % kind, option="base_dn")
     base_dn = _dn(params["base_dn"], "base_dn")
