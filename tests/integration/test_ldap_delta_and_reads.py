@@ -104,6 +104,21 @@ def test_large_group_members_come_in_ranges(tmp_path, ad):
     connector.close()
 
 
+def test_organizational_units_are_read_and_created_where_allowed(ad):
+    record = {"name": "corp", "connector": "active_directory", "settings": ad.settings(create_ous=True)}
+    connector = get_connector(record, {"auth_overrides": {"bind_password": AD_PASSWORD}})
+    from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import Change
+    attributes = connector.prepare_create("organizational_unit", {"dn": "OU=Lab,OU=R&D," + ad.base,
+                                                                  "description": "made by the test"})
+    (result,) = connector.apply("organizational_unit", [Change("create", "lab", attributes=attributes)])
+    assert result.ok, result.error
+    ous = connector.read("organizational_unit", ["ou", "description", "dn"]).objects
+    by_name = dict((o["ou"], o) for o in ous.values())
+    assert sorted(by_name) == ["Groups", "Lab", "People", "R&D", ad.base.split(",")[0][3:]]
+    assert by_name["Lab"]["description"] == "made by the test" and result.id in ous
+    connector.close()
+
+
 def test_unique_value_lookup_escapes_filter_values(ad):
     ad.add_user("Taken", "T1", sAMAccountName="taken.name", mail="taken@idsync.test")
     record = {"name": "corp", "connector": "active_directory", "settings": ad.settings()}

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - reported by LdapSession with missing_r
     HAS_LDAP3 = False
     LDAP3_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError  # noqa: E402
+from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError, register_secret  # noqa: E402
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"      # RFC 2696
 SHOW_DELETED = "1.2.840.113556.1.4.417"       # MS-ADTS 3.1.1.3.4.1.14
@@ -103,6 +103,7 @@ class LdapSession(object):
         self.servers = list(servers)
         self.bind_dn = bind_dn
         self._password = password
+        register_secret(password)         # scrubbed from any message, should a library ever echo it
         self.tls = tls
         self.ca_path = ca_path
         self.validate_certs = validate_certs
