@@ -127,9 +127,9 @@ options:
     type: str
   search:
     description:
-      - V(active_directory) and V(ldap) only. Per object type (V(user), V(group), V(organizational_unit)) a C(base)
+      - "V(active_directory) and V(ldap) only. Per object type (V(user), V(group), V(organizational_unit)) a C(base)
         DN, a C(scope) (V(base), V(one), V(subtree); default V(subtree)) and an LDAP C(filter) added to the object
-        class filter, for example C({user: {base: "OU=People,DC=contoso,DC=com", filter: "(employeeID=*)"}}).
+        class filter, for example C({user: {base: 'OU=People,DC=contoso,DC=com', filter: '(employeeID=*)'}})."
     type: dict
   create_ous:
     description:

@@ -76,7 +76,7 @@ def result_sentence(result, what):
     else:
         text = "%s failed: %s (LDAP %s)" % (what, description, code)
     if message and not (code == 53 and "0000052D" in message.upper()):
-        text += ": " + message.split("\n")[0][:300]
+        text += ": " + message.split("\n", 1)[0][:300]
     return text
 
 
@@ -299,7 +299,7 @@ def _socket_reason(exc):
         return "timed out"
     if "Name or service not known" in text or "Errno -2" in text:
         return "unknown host name"
-    return text.split("\n")[0][:200]
+    return text.split("\n", 1)[0][:200]
 
 
 def _text(value):
