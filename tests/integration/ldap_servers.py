@@ -117,14 +117,15 @@ def _stop(process):
 
 
 def loopback_address(index):
-    """127.0.0.<30+index> on ``lo`` (added when missing; Samba binds only to configured addresses)."""
+    """127.0.0.<30+index> on ``lo`` (Samba binds only to configured addresses); True when this call added it."""
     address = "127.0.0.%d" % (30 + index)
     shown = subprocess.run(["ip", "-o", "addr", "show", "dev", "lo"], capture_output=True, text=True).stdout
-    if (" %s/" % address) not in shown:
-        proc = subprocess.run(["ip", "addr", "add", "%s/8" % address, "dev", "lo"], capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise ServerStartError("cannot add %s to lo for the Samba DC (needs root): %s" % (address, proc.stderr.strip()))
-    return address
+    if (" %s/" % address) in shown:
+        return address, False
+    proc = subprocess.run(["ip", "addr", "add", "%s/8" % address, "dev", "lo"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ServerStartError("cannot add %s to lo for the Samba DC (needs root): %s" % (address, proc.stderr.strip()))
+    return address, True
 
 
 class SambaDC:
@@ -133,7 +134,7 @@ class SambaDC:
     def __init__(self, workdir, ca, index=0):
         self.dir = Path(workdir)
         self.ca = ca
-        self.address = loopback_address(index)
+        self.address, self.added_address = loopback_address(index)
         self.process = None
         self.log = self.dir / "samba.log"
 
@@ -187,6 +188,9 @@ class SambaDC:
 
     def stop(self):
         _stop(self.process)
+        if self.added_address:
+            subprocess.run(["ip", "addr", "del", "%s/8" % self.address, "dev", "lo"], capture_output=True)
+            self.added_address = False
 
     def admin_connection(self):
         import ssl

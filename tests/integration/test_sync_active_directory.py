@@ -126,6 +126,8 @@ def test_hr_to_ad_creates_in_department_ous_moves_disables_and_reruns_clean(env)
     assert run.rc == 0, run
     r = run.task("sync")
     assert (r["summary"]["updated"], r["summary"]["deprovisioned"], r["summary"]["created"]) == (1, 1, 0), r
+    assert "hr_to_ad: zoe.smithjr@idsync.test (update)" in run.stdout                 # --diff shows the move
+    assert "hr_to_ad: bob.objectclass@idsync.test (disable)" in run.stdout
     change = r["plan"]["update"][0]["changes"]
     assert change["dn"] == {"before": "CN=Zoë Smith\\, Jr.,OU=Sales," + ad.people,
                             "after": "CN=Zoë Smith,OU=IT," + ad.people}
