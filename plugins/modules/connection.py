@@ -322,6 +322,19 @@ test:
       type: list
       elements: str
       sample: []
+    server:
+      description: The directory server that answered (V(active_directory), V(ldap)).
+      type: str
+      sample: ldaps://dc1.corp.example.com:636
+    vendor:
+      description: The server's vendorName from its rootDSE, or Active Directory (V(active_directory), V(ldap)).
+      type: str
+      sample: Active Directory
+    naming_contexts:
+      description: The naming contexts in the server's rootDSE (V(active_directory), V(ldap)).
+      type: list
+      elements: str
+      sample: [DC=corp,DC=example,DC=com]
     columns:
       description: Header of the CSV file (V(csv)).
       type: list
