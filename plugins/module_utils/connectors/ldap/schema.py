@@ -20,9 +20,6 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.names
 # userAccountControl bits (MS-ADTS 2.2.16)
 UAC_ACCOUNTDISABLE = 0x2
 UAC_NORMAL_ACCOUNT = 0x200
-# groupType (MS-ADTS 2.2.12): global scope 0x2, security 0x80000000
-GROUP_GLOBAL_SECURITY = -2147483646
-GROUP_GLOBAL_DISTRIBUTION = 2
 SAM_ACCOUNT_NAME_MAX = 20                 # for users; AD refuses longer ones (MS-ADTS 3.1.1.5.2.2)
 _SAM_UNSAFE = re.compile(r'["/\\\[\]:;|=,+*?<>@\s]+')   # characters AD refuses in sAMAccountName
 
