@@ -25,9 +25,10 @@ from ansible_collections.idsync.entra.plugins.module_utils.store import (
     redact_settings,
 )
 
-CONNECTORS = ("azure_ad", "csv", "microsoft_365")
+CONNECTORS = ("active_directory", "azure_ad", "csv", "ldap", "microsoft_365")
 # Connectors that sign in to Microsoft Entra ID with the app's certificate (the same settings serve both).
 ENTRA_CONNECTORS = ("azure_ad", "microsoft_365")
+LDAP_CONNECTORS = ("active_directory", "ldap")
 
 TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod", "azure_china")
 
@@ -37,6 +38,8 @@ DEFAULT_REQUIRED_PERMISSIONS = {
     "csv": [],
     # Office 365 Exchange Online application permission; the Exchange role is checked by the test's cmdlet.
     "microsoft_365": ["Exchange.ManageAsApp"],
+    "active_directory": [],
+    "ldap": [],
 }
 
 # A required permission is also satisfied by any of these broader ones.
@@ -61,6 +64,8 @@ AZURE_AD_SETTINGS = (
 )
 EXCHANGE_SETTINGS = ("exchange_endpoint",)
 CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator", "multiline", "max_field_length")
+LDAP_SETTINGS = ("servers", "tls", "validate_certs", "bind_dn", "base_dn", "search", "create_ous", "page_size",
+                 "timeout")
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -243,15 +248,20 @@ def _validate_csv(params):
 
 
 def _reject_foreign_options(params, connector):
+    azure = AZURE_AD_SETTINGS + ("private_key_passphrase",)
+    ldap = LDAP_SETTINGS + ("bind_password",)
     if connector == "azure_ad":
-        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS
+        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS + ldap
     elif connector == "microsoft_365":
-        foreign = CSV_SETTINGS
+        foreign = CSV_SETTINGS + ldap
+    elif connector == "csv":
+        foreign = azure + EXCHANGE_SETTINGS + ldap
     else:
-        foreign = AZURE_AD_SETTINGS + EXCHANGE_SETTINGS + ("private_key_passphrase",)
-    # Options with a default (delimiter, encoding, multi_value_separator) only count when set to something else.
+        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS + tuple(o for o in azure if o != "ca_path")
+    # Options with a default only count when set to something else.
     defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global",
-                "multiline": False, "max_field_length": DEFAULT_MAX_FIELD_LENGTH}
+                "multiline": False, "max_field_length": DEFAULT_MAX_FIELD_LENGTH,
+                "tls": "ldaps", "validate_certs": True, "create_ous": False, "page_size": 500, "timeout": 10}
     given = [o for o in foreign if params.get(o) not in (None, [], defaults.get(o, object()))]
     if given:
         raise ConfigError("%s do%s not apply to a %s connection." % (", ".join(given), "es" if len(given) == 1 else "",
@@ -267,6 +277,9 @@ def build_settings(params):
         settings = _validate_azure_ad(params)
     elif connector == "csv":
         settings = _validate_csv(params)
+    elif connector in LDAP_CONNECTORS:
+        from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.settings import validate_settings
+        settings = validate_settings(params, connector)
     else:
         raise ConfigError("connector must be one of %s, got '%s'." % (", ".join(CONNECTORS), connector), option="connector")
     forbidden = find_forbidden_keys(settings)
@@ -450,6 +463,9 @@ def test_record(record, required_permissions=None, overrides=None):
     if connector == "microsoft_365":
         from ansible_collections.idsync.entra.plugins.module_utils.exchange_probe import test_exchange
         return test_exchange(record, required_permissions, overrides)
+    if connector in LDAP_CONNECTORS:
+        from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.probe import test_ldap
+        return test_ldap(record, (overrides or {}).get("bind_password"))
     if required_permissions is None:
         required_permissions = DEFAULT_REQUIRED_PERMISSIONS.get(connector, [])
     try:
@@ -507,7 +523,8 @@ def ensure_connection(params, check_mode=False):
         result = {"changed": changed}
         if params.get("test"):
             required = params.get("required_permissions")
-            overrides = {"private_key_passphrase": params.get("private_key_passphrase")}
+            overrides = {"private_key_passphrase": params.get("private_key_passphrase"),
+                         "bind_password": params.get("bind_password")}
             test = test_record(desired, required, overrides)
             result["test"] = test
             if not test["ok"]:

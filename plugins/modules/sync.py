@@ -92,7 +92,8 @@ options:
         type: str
       object_type:
         description:
-          - The connector's object type, V(row) for V(csv), V(user) or V(group) for V(azure_ad).
+          - The connector's object type, V(row) for V(csv), V(user) or V(group) for V(azure_ad), V(user), V(group)
+            or V(organizational_unit) for V(active_directory) and V(ldap).
         type: str
         required: true
       scope:
@@ -103,6 +104,8 @@ options:
       filter:
         description:
           - For an V(azure_ad) source read in full, an OData C($filter) applied by Microsoft Graph.
+          - For an V(active_directory) or V(ldap) source, an LDAP filter (RFC 4515) added to the connection's search,
+            for example V((!(sAMAccountName=svc-*\))); it works with O(delta) too.
         type: str
       multi_valued:
         description:
@@ -335,7 +338,8 @@ options:
     description:
       - Secrets the store never keeps, per connection name, for example a C(client_secret) for a connection saved
         with client secret authentication, or the C(private_key_passphrase) of an encrypted key. Keys are auth option
-        names (C(client_secret), C(private_key_passphrase), C(access_token)); see the examples.
+        names (C(client_secret), C(private_key_passphrase), C(access_token)); for an V(active_directory) or V(ldap)
+        connection C(bind_password), the password of its bind DN; see the examples.
     type: dict
   plan_limit:
     description:

@@ -229,7 +229,7 @@ class Applier(object):
                                                  % (op.label, len(missing)))
                 if not add and not op.removals:
                     continue
-                delta = {"members": {"add": add, "remove": list(op.removals)}}
+                delta = {wf.members_attribute: {"add": add, "remove": list(op.removals)}}
                 changes.append(Change("update", gid, id=gid, member_changes=delta))
                 owners.append((op, len(add), len(op.removals)))
             for (op, added, removed), result in zip(owners, self._apply(group_type, changes)):

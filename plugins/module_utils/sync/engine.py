@@ -189,7 +189,7 @@ class WorkflowRun(object):
         self.groups = None
         self.unique_objects = {}
         if self.group_type:
-            group_attrs = set(m.match_attribute for m in wf.memberships) | set(["members", "displayName"])
+            group_attrs = set(m.match_attribute for m in wf.memberships) | set([wf.members_attribute, "displayName"])
             group_attrs |= unique_reads.pop(self.group_type, set())
             groups_read = target.read(self.group_type, group_attrs, delta=delta)
             self.notes.extend(groups_read.notes)
