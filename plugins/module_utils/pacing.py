@@ -37,7 +37,8 @@ DOCUMENTED_RATE = DOCUMENTED_WRITES / DOCUMENTED_PERIOD_S
 MIN_RATE = 1.0
 RECOVERY_S = 60.0                 # a minute without a 429 lets the rate climb back
 MEASURE_S = 2.0                   # a lowered rate is measured over at least this long
-THROTTLED_SHARE = 0.5             # a wave with at least this share answered 429 is throttling, headers or not
+THROTTLED_SHARE = 0.5             # an envelope with at least this share answered 429 is throttling, headers or not,
+SHARE_SAMPLE = 10                 # ... when it held at least this many writes (a tail of 3 retries proves nothing)
 FREE_RECHECK_S = 1.0              # while no limit is known, the shared state is re-read at most once a second
 
 
@@ -182,7 +183,8 @@ class WritePacer(object):
     def record(self, accepted, throttled, retry_after=None, scoped=False):
         """How ``accepted + throttled`` writes were answered. A throttling signal switches pacing on (or lowers the
         rate when it was on); a quiet minute lets the rate climb back towards the documented one."""
-        signal = bool(throttled) and (scoped or throttled >= THROTTLED_SHARE * (accepted + throttled))
+        total = accepted + throttled
+        signal = bool(throttled) and (scoped or (total >= SHARE_SAMPLE and throttled >= THROTTLED_SHARE * total))
         if signal:
             self.bucket.update(lambda state, now: self._throttled(state, now, accepted, retry_after))
         elif accepted:
