@@ -124,7 +124,7 @@ def open_store(path, check_mode=False):
 
 def _validate_azure_ad(params):
     """Validate the azure_ad options and return the settings to store (all paths absolute)."""
-    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, http
+    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, transport
 
     missing = [o for o in ("tenant_id", "application_id", "certificate_path") if not params.get(o)]
     if missing:
@@ -134,7 +134,7 @@ def _validate_azure_ad(params):
     environment = params.get("tenant_environment") or "azure_global"
     # URL overrides and tenant environment: same validation the client applies.
     clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"))
-    ca_path = http.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
+    ca_path = transport.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
 
     wanted = params.get("certificate_thumbprint")
     if wanted:
@@ -320,13 +320,13 @@ def graph_client_for(record, overrides=None, session=None):
     ``overrides`` (auth option names) win over the record, e.g. ``{"private_key_passphrase": ...}`` for an encrypted
     key, or endpoint overrides for a test.
     """
-    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, http
+    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, transport
 
     params = auth_params(record, overrides)
     endpoints = clouds.resolve_endpoints(params["tenant_environment"], params["tenant_id"],
                                          authority_host=params.get("authority_host"),
                                          graph_endpoint=params.get("graph_endpoint"))
-    session = session or http.build_session(params.get("ca_path"))
+    session = session or transport.build_session(params.get("ca_path"))
     credential = credentials.build_credential(params, endpoints, session)
     return graph.GraphClient(endpoints, credential, session)
 
