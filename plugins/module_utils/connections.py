@@ -92,6 +92,22 @@ def validate_guid(value, option):
     return text.lower()
 
 
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+def validate_tenant(value):
+    """The Directory (tenant) ID lower-cased, or a verified domain lower-cased; ConfigError otherwise."""
+    text = "" if value is None else str(value).strip()
+    if _GUID_RE.match(text.strip("{}")):
+        return text.strip("{}").lower()
+    if _DOMAIN_RE.match(text):
+        return text.lower()
+    raise ConfigError(
+        "tenant_id '%s' is neither a GUID nor a domain: pass the Directory (tenant) ID as the Azure portal shows it "
+        "(e.g. 00000000-0000-0000-0000-000000000000) or a verified domain (e.g. contoso.onmicrosoft.com)." % value,
+        option="tenant_id", details={"value": str(value)})
+
+
 def missing_permissions(required, granted):
     """The required permissions that neither ``granted`` nor a broader granted permission covers."""
     have = set(granted or [])
@@ -129,7 +145,7 @@ def _validate_azure_ad(params):
     missing = [o for o in ("tenant_id", "application_id", "certificate_path") if not params.get(o)]
     if missing:
         raise ConfigError("An azure_ad connection needs %s." % ", ".join(missing), option=missing[0])
-    tenant_id = validate_guid(params["tenant_id"], "tenant_id")
+    tenant_id = validate_tenant(params["tenant_id"])
     application_id = validate_guid(params["application_id"], "application_id")
     environment = params.get("tenant_environment") or "azure_global"
     # URL overrides and tenant environment: same validation the client applies.
@@ -380,17 +396,25 @@ def test_connection(client, required_permissions, expected_tenant_id=None):
                 "id": org.get("id"),
                 "display_name": org.get("displayName"),
                 "default_domain": next((d.get("name") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), None),
+                "verified_domains": sorted(d.get("name") for d in org.get("verifiedDomains") or [] if d.get("name")),
             }
         else:
             problems.append("GET /organization returned no organization")
     except IdsyncError as exc:
-        problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
+        # Without consent the read is refused too; the missing permission alone says what to do.
+        if not (result["missing_permissions"] and getattr(exc, "status", None) == 403):
+            problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
         result["error_details"] = exc.to_result()
     tid = claims.get("tid")
+    org = result["organization"] or {}
     if expected_tenant_id and _GUID_RE.match(str(expected_tenant_id)):
-        org_id = (result["organization"] or {}).get("id") or tid
+        org_id = org.get("id") or tid
         if org_id and org_id.lower() != str(expected_tenant_id).lower():
             problems.append("the token is for tenant %s, not the configured tenant %s" % (org_id, expected_tenant_id))
+    elif expected_tenant_id and org.get("verified_domains") is not None:
+        if str(expected_tenant_id).lower() not in [d.lower() for d in org["verified_domains"]]:
+            problems.append("the token is for tenant %s, whose verified domains do not include %s"
+                            % (org.get("id") or tid, expected_tenant_id))
     if problems:
         text = "; ".join(problems)
         result["error"] = text[0].upper() + text[1:] + "."

@@ -43,7 +43,9 @@ options:
     choices: [azure_ad, csv]
   tenant_id:
     description:
-      - Directory (tenant) ID, a GUID. V(azure_ad) only; required for it.
+      - The tenant, as its Directory (tenant) ID GUID or one of its verified domains (for example
+        V(contoso.onmicrosoft.com)). V(azure_ad) only; required for it.
+      - "Test connection" checks that the token's tenant is this one (for a domain, that the tenant verified it).
     type: str
   application_id:
     description:
