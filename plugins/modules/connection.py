@@ -45,7 +45,7 @@ options:
     description:
       - The tenant, as its Directory (tenant) ID GUID or one of its verified domains (for example
         V(contoso.onmicrosoft.com)). V(azure_ad) only; required for it.
-      - "Test connection" checks that the token's tenant is this one (for a domain, that the tenant verified it).
+      - With O(test=true), the test checks that the token is for this tenant (for a domain, that the tenant verified it).
     type: str
   application_id:
     description:
