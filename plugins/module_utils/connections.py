@@ -13,11 +13,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import codecs
-import csv
-import io
 import os
 import re
 
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader import DEFAULT_MAX_FIELD_LENGTH
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.store import (
     DEFAULT_STORE_PATH,
@@ -56,7 +55,7 @@ AZURE_AD_SETTINGS = (
     "tenant_id", "application_id", "certificate_thumbprint", "certificate_path", "private_key_path",
     "tenant_environment", "authority_host", "graph_endpoint", "ca_path",
 )
-CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator")
+CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator", "multiline", "max_field_length")
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -234,12 +233,19 @@ def _validate_csv(params):
     if separator == delimiter:
         raise ConfigError("multi_value_separator must differ from delimiter ('%s')." % delimiter,
                           option="multi_value_separator")
+    max_field_length = params.get("max_field_length")
+    if max_field_length is not None and (isinstance(max_field_length, bool) or not isinstance(max_field_length, int)
+                                         or max_field_length < 1):
+        raise ConfigError("max_field_length must be a positive number of characters.", option="max_field_length")
     settings = {
         "path": _abspath(path),
         "delimiter": delimiter,
         "encoding": encoding,
         "key": key,
         "multi_value_separator": separator,
+        "multiline": True if params.get("multiline") else None,
+        # Defaults are not stored, so connections saved before these settings existed stay unchanged.
+        "max_field_length": max_field_length if max_field_length != DEFAULT_MAX_FIELD_LENGTH else None,
     }
     return dict((k, v) for k, v in settings.items() if v is not None)
 
@@ -247,7 +253,8 @@ def _validate_csv(params):
 def _reject_foreign_options(params, connector):
     foreign = CSV_SETTINGS if connector == "azure_ad" else AZURE_AD_SETTINGS + ("private_key_passphrase",)
     # Options with a default (delimiter, encoding, multi_value_separator) only count when set to something else.
-    defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global"}
+    defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global",
+                "multiline": False, "max_field_length": DEFAULT_MAX_FIELD_LENGTH}
     given = [o for o in foreign if params.get(o) not in (None, [], defaults.get(o, object()))]
     if given:
         raise ConfigError("%s do%s not apply to a %s connection." % (", ".join(given), "es" if len(given) == 1 else "",
@@ -423,35 +430,26 @@ def test_connection(client, required_permissions, expected_tenant_id=None):
     return result
 
 
-def test_csv(settings):
-    """'Test connection' of a csv connection: the file exists, decodes, and its header names the key columns."""
-    result = {"ok": False, "columns": [], "rows": None, "error": None}
+def test_csv(settings, name="csv"):
+    """'Test connection' of a csv connection: the file exists and is read as a sync reads it (header, key columns,
+    rows, rejected rows with their line numbers)."""
+    from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv import CsvConnector, CsvFileError
+    result = {"ok": False, "columns": [], "rows": None, "rejected": [], "error": None}
     path = settings.get("path")
     if not path or not os.path.isfile(path):
         result["error"] = "The CSV file %s does not exist." % path
         return result
+    connector = CsvConnector({"name": name, "connector": "csv", "settings": settings},
+                             {"side": "source"})
     try:
-        with io.open(path, "r", encoding=settings.get("encoding") or "utf-8", newline="") as handle:
-            reader = csv.reader(handle, delimiter=settings.get("delimiter") or ",")
-            header = next(reader, None) or []
-            rows = sum(1 for _row in reader)
-    except (IOError, OSError) as exc:
-        result["error"] = "Cannot read the CSV file %s: %s." % (path, exc.strerror or exc)
+        read = connector.read("row", ())
+    except (CsvFileError, ConfigError) as exc:
+        result["error"] = exc.msg
         return result
-    except (UnicodeError, csv.Error) as exc:
-        result["error"] = "Cannot parse the CSV file %s as %s: %s." % (path, settings.get("encoding") or "utf-8", exc)
-        return result
-    header = [h.lstrip(u"\ufeff") if i == 0 else h for i, h in enumerate(header)]
-    result["columns"] = header
-    result["rows"] = rows
-    missing = [k for k in settings.get("key") or [] if k not in header]
-    if not header:
-        result["error"] = "The CSV file %s has no header row." % path
-    elif missing:
-        result["error"] = "The CSV file %s has no key column%s %s (columns: %s)." % (
-            path, "s" if len(missing) > 1 else "", ", ".join(missing), ", ".join(header))
-    else:
-        result["ok"] = True
+    result["columns"] = list(connector.header or [])
+    result["rows"] = len(read.objects)
+    result["rejected"] = [{"row": r["object"], "error": r["error"]} for r in read.rejected[:20]]
+    result["ok"] = True
     return result
 
 
@@ -459,7 +457,7 @@ def test_record(record, required_permissions=None, overrides=None):
     """Test a connection record of any connector; never raises for a failed test."""
     connector = record.get("connector")
     if connector == "csv":
-        return test_csv(record.get("settings") or {})
+        return test_csv(record.get("settings") or {}, record.get("name") or "csv")
     if required_permissions is None:
         required_permissions = DEFAULT_REQUIRED_PERMISSIONS.get(connector, [])
     try:

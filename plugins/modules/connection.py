@@ -117,6 +117,20 @@ options:
       - V(csv) only. Separator between the values of a multi-valued attribute inside one field.
     type: str
     default: ";"
+  multiline:
+    description:
+      - V(csv) only. Accept quoted fields that span lines (RFC 4180). By default each line is one row, so a quote
+        left open in one row rejects that row only instead of swallowing the rows after it; with V(true) a quote
+        left open, or a multi-line record that cannot be read, means nothing after it can be trusted and the sync
+        deprovisions no one.
+    type: bool
+    default: false
+  max_field_length:
+    description:
+      - V(csv) only. The longest field accepted, in characters; a row with a longer field is rejected (and the
+        object it identifies is protected from deprovisioning).
+    type: int
+    default: 8192
   store:
     description:
       - Path of the idsync store (SQLite). Created V(0600), its directory V(0700), when missing.
@@ -292,6 +306,8 @@ def main():
             encoding=dict(type="str", choices=["utf-8", "utf-8-sig"], default="utf-8"),
             key=dict(type="list", elements="str", no_log=False),
             multi_value_separator=dict(type="str", default=";"),
+            multiline=dict(type="bool", default=False),
+            max_field_length=dict(type="int", default=8192),
             store=dict(type="path", default="~/.idsync/store.db"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             test=dict(type="bool", default=False),

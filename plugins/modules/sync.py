@@ -63,9 +63,33 @@ options:
     required: true
     suboptions:
       connection:
-        description: Name of a connection in the store.
+        description: Name of a connection in the store. Exactly one of O(source.connection) and O(source.connector).
         type: str
-        required: true
+      connector:
+        description:
+          - Instead of O(source.connection), a V(csv) file given inline with O(source.path) and O(source.key) (and
+            optionally O(source.delimiter), O(source.encoding), O(source.multi_value_separator)), validated as
+            M(idsync.entra.connection) validates them and never saved. Check mode then plans from exactly the file
+            the real run reads.
+        type: str
+        choices: [csv]
+      path:
+        description: With O(source.connector=csv), the CSV file.
+        type: path
+      key:
+        description: With O(source.connector=csv), the column(s) that identify a row.
+        type: list
+        elements: str
+      delimiter:
+        description: With O(source.connector=csv), the field delimiter (default V(,)).
+        type: str
+      encoding:
+        description: With O(source.connector=csv), the text encoding (default V(utf-8)).
+        type: str
+        choices: [utf-8, utf-8-sig]
+      multi_value_separator:
+        description: With O(source.connector=csv), the separator between values in one field (default V(;)).
+        type: str
       object_type:
         description:
           - The connector's object type, V(row) for V(csv), V(user) or V(group) for V(azure_ad).
@@ -94,9 +118,33 @@ options:
     required: true
     suboptions:
       connection:
-        description: Name of a connection in the store.
+        description: Name of a connection in the store. Exactly one of O(target.connection) and O(target.connector).
         type: str
-        required: true
+      connector:
+        description:
+          - Instead of O(target.connection), a V(csv) file given inline with O(target.path) and O(target.key) (and
+            optionally O(target.delimiter), O(target.encoding), O(target.multi_value_separator)), validated as
+            M(idsync.entra.connection) validates them and never saved. Check mode then plans from exactly the file
+            the real run reads.
+        type: str
+        choices: [csv]
+      path:
+        description: With O(target.connector=csv), the CSV file.
+        type: path
+      key:
+        description: With O(target.connector=csv), the column(s) that identify a row.
+        type: list
+        elements: str
+      delimiter:
+        description: With O(target.connector=csv), the field delimiter (default V(,)).
+        type: str
+      encoding:
+        description: With O(target.connector=csv), the text encoding (default V(utf-8)).
+        type: str
+        choices: [utf-8, utf-8-sig]
+      multi_value_separator:
+        description: With O(target.connector=csv), the separator between values in one field (default V(;)).
+        type: str
       object_type:
         description: The connector's object type.
         type: str
@@ -245,12 +293,25 @@ options:
   deletion_threshold:
     description:
       - Stop the run before any change when it would deprovision more objects than this, a number (V(500), the
-        Microsoft Entra Connect default) or a percentage of the objects the workflow manages (V(10%)).
+        Microsoft Entra Connect default), a percentage of the objects the workflow manages (V(10%), rounded up),
+        or both as C({count: 500, percent: 10}) (the smaller binds).
+      - By default the smaller of 500 objects and 10% of the managed objects, so a small tenant is protected too
+        (300 managed users: at most 30 deprovisions in one run).
     type: raw
-    default: 500
+  source_shrink_guard:
+    description:
+      - "Withhold every deprovision when the source holds fewer than this percentage of the objects it held in
+        scope on the last run that deprovisioned normally (a truncated export, a header-only file): creates and
+        updates still apply, the task fails saying so, and nobody loses access. V(0) turns the guard off;
+        O(force_deletes) overrides it once."
+      - Independent of this, a source that could not be read completely (a rejected CSV row whose key cannot be
+        read, a file broken from some line on) never deprovisions anyone, whatever O(force_deletes) says; a
+        rejected row whose key can be read protects its own object only.
+    type: int
+    default: 90
   force_deletes:
     description:
-      - Go ahead even when the deletion threshold is exceeded.
+      - Go ahead even when the deletion threshold is exceeded or the source shrank below O(source_shrink_guard).
     type: bool
     default: false
   max_in_flight:
@@ -428,6 +489,13 @@ deletion_threshold:
   description: The safety check (deprovisions planned, limit, whether it was exceeded or forced).
   returned: always
   type: dict
+withheld:
+  description:
+    - Deprovisions a guard held back (an incomplete source read, or a source that shrank below
+      O(source_shrink_guard)), with the reason and the first objects. The task fails when this is returned.
+  returned: when deprovisions were withheld
+  type: dict
+  sample: {"deprovisions": 249, "group_removals": 249, "reason": "...", "objects": ["a@contoso.com"]}
 msg:
   description: One line summing the run up.
   returned: always
@@ -450,7 +518,13 @@ from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import HAS
 
 def _endpoint_options(source):
     options = dict(
-        connection=dict(type="str", required=True),
+        connection=dict(type="str"),
+        connector=dict(type="str", choices=["csv"]),
+        path=dict(type="path"),
+        delimiter=dict(type="str"),
+        encoding=dict(type="str", choices=["utf-8", "utf-8-sig"]),
+        key=dict(type="list", elements="str", no_log=False),
+        multi_value_separator=dict(type="str"),
         object_type=dict(type="str", required=True),
         multi_valued=dict(type="list", elements="str", default=[]),
     )
@@ -464,8 +538,10 @@ def argument_spec():
     return dict(
         name=dict(type="str", required=True),
         store=dict(type="path", default="~/.idsync/store.db"),
-        source=dict(type="dict", required=True, options=_endpoint_options(True)),
-        target=dict(type="dict", required=True, options=_endpoint_options(False)),
+        source=dict(type="dict", required=True, options=_endpoint_options(True),
+                    mutually_exclusive=[("connection", "connector")], required_one_of=[("connection", "connector")]),
+        target=dict(type="dict", required=True, options=_endpoint_options(False),
+                    mutually_exclusive=[("connection", "connector")], required_one_of=[("connection", "connector")]),
         match=dict(type="list", elements="dict", required=True, options=dict(
             source=dict(type="raw", required=True),
             target=dict(type="str", required=True),
@@ -496,8 +572,9 @@ def argument_spec():
             remove=dict(type="bool", default=True),
         )),
         delta=dict(type="bool", default=False),
-        deletion_threshold=dict(type="raw", default=500),
+        deletion_threshold=dict(type="raw"),
         force_deletes=dict(type="bool", default=False),
+        source_shrink_guard=dict(type="int", default=90),
         max_in_flight=dict(type="int", default=4),
         plan_limit=dict(type="int"),
         connection_secrets=dict(type="dict", no_log=True),

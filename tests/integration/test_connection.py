@@ -318,7 +318,7 @@ def test_csv_connection(tmp_path, store_path):
     bad = run_playbook(tmp_path, [conn_task(test=True, **changed(options, key=["personnelNumber"], encoding="utf-8-sig"))])
     rb = bad.task("conn")
     assert rb["_status"] == "failed"
-    assert "has no key column personnelNumber" in rb["msg"] and "left unchanged" in rb["msg"]
+    assert "key column(s) personnelNumber are not in the header" in rb["msg"] and "left unchanged" in rb["msg"]
     assert rb["test"]["ok"] is False
     assert store_rows(store_path) == before
 

@@ -185,15 +185,15 @@ def test_deletion_threshold_stops_the_run(env):
     assert env.run(env.options()).rc == 0
     write_people(env.hr, PEOPLE[3:])                                   # two of three active people vanish
     before = env.admin.dump()
-    run = env.run(env.options(deletion_threshold=1))
+    run = env.run(env.options(deletion_threshold=1, source_shrink_guard=0))
     assert run.rc != 0
     r = run.task("sync")
     assert r["_status"] == "failed"
     assert "deletion threshold" in r["msg"] and "force_deletes" in r["msg"]
     assert r["deletion_threshold"]["deprovisions"] == 2
     assert env.admin.dump() == before                                  # nothing at all was written
-    run = env.run(env.options(deletion_threshold="50%"))
-    assert run.rc != 0 and "50%" in run.task("sync")["msg"]
+    run = env.run(env.options(deletion_threshold="33%", source_shrink_guard=0))
+    assert run.rc != 0 and "33%" in run.task("sync")["msg"]
     run = env.run(env.options(deletion_threshold=1, force_deletes=True))
     assert run.rc == 0, run
     assert run.task("sync")["summary"]["deprovisioned"] == 2
@@ -349,6 +349,7 @@ def test_deprovision_by_delete_and_by_set(env):
     # delete: the user goes to the recycle bin (restorable for 30 days)
     write_people(env.hr, [p for p in PEOPLE if p["EmployeeID"] not in ("E1", "E2")])
     options["steps"]["deprovision"] = {"action": "delete"}
+    options.update(source_shrink_guard=0, deletion_threshold=2)         # two of three leave at once
     run = env.run(options)
     assert run.rc == 0, run
     assert sorted(d["object"] for d in run.task("sync")["plan"]["deprovision"]) == sorted(

@@ -15,7 +15,9 @@ A connector serves one connection (a record from the store) and exposes:
     a ``ReadResult``: ``objects`` ``{object id: {attribute: value}}`` holding (at least) ``attributes``; ``full``
     says whether this is the complete object set; ``notes`` are sentences for the run summary (e.g. "the delta link
     expired; read everything"); ``rejected`` lists input the connector could not read (a malformed CSV row), each
-    ``{"object": where, "error": why, "attributes": what could be read}``.
+    ``{"object": where, "error": why, "attributes": what could be read}``; ``incomplete`` is None, or a sentence
+    saying why the read may lack objects it could not identify (a rejected row without a readable key, a file
+    broken from some line on): the engine then deprovisions no one, since a missing object may not have left.
 ``apply(object_type, changes)``
     performs a list of ``Change`` and returns one ``ChangeResult`` per change, in order. One failing object never
     stops the others; only a failure of the connection as a whole raises.
@@ -71,14 +73,15 @@ class AttributeSpec(object):
 class ReadResult(object):
     """What ``Connector.read`` returns."""
 
-    __slots__ = ("objects", "full", "notes", "rejected", "requests", "mode")
+    __slots__ = ("objects", "full", "notes", "rejected", "requests", "mode", "incomplete")
 
-    def __init__(self, objects, full=True, notes=None, rejected=None, mode="full"):
+    def __init__(self, objects, full=True, notes=None, rejected=None, mode="full", incomplete=None):
         self.objects = objects
         self.full = full
         self.notes = list(notes or [])
         self.rejected = list(rejected or [])
         self.mode = mode                    # "full", "delta" or "delta (initial)"
+        self.incomplete = incomplete        # None, or why objects missing from this read may still exist
 
 
 class Change(object):

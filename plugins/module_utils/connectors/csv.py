@@ -29,9 +29,11 @@ import tempfile
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
     AttributeSpec, ChangeResult, Connector, ReadResult,
 )
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader import (
+    DEFAULT_MAX_FIELD_LENGTH, KEY_SEPARATOR, HeaderError, Reader, Row,
+)
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 
-KEY_SEPARATOR = "|"
 
 
 def to_text(value, separator):
@@ -49,16 +51,6 @@ def to_text(value, separator):
 
 class CsvFileError(IdsyncError):
     pass
-
-
-class _Row(object):
-    __slots__ = ("values", "raw", "line", "dirty")
-
-    def __init__(self, values, raw, line):
-        self.values = values
-        self.raw = raw
-        self.line = line
-        self.dirty = False
 
 
 class CsvConnector(Connector):
@@ -88,6 +80,8 @@ class CsvConnector(Connector):
                               "row)" % self.name)
         self.key = list(key)
         self.separator = settings.get("multi_value_separator") or ";"
+        self.multiline = bool(settings.get("multiline", False))
+        self.max_field_length = int(settings.get("max_field_length") or DEFAULT_MAX_FIELD_LENGTH)
         endpoint = self.context.get("endpoint") or {}
         self.multi_valued = set(endpoint.get("multi_valued") or [])
         self.columns_hint = list(self.context.get("columns") or [])
@@ -149,6 +143,8 @@ class CsvConnector(Connector):
         self.newline = "\n"
         self.original = None
         self.mode = None
+        self.complete = True
+        self.broken_at = None
         try:
             with open(self.path, "rb") as handle:
                 data = handle.read()
@@ -158,128 +154,42 @@ class CsvConnector(Connector):
         except OSError as exc:
             raise CsvFileError("Connection %s: cannot read %s: %s" % (self.name, self.path, exc.strerror or exc))
         self.original = data
-        if data.startswith(codecs.BOM_UTF8):
-            self.bom = True
-            data = data[len(codecs.BOM_UTF8):]
-        else:
-            self.bom = False if data else self.bom
-        raw_lines = data.splitlines(True)
-        text_lines = []
-        bad = {}
-        for number, raw in enumerate(raw_lines, 1):
-            try:
-                text_lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                bad[number] = "byte 0x%02x at column %d is not valid UTF-8" % (raw[exc.start], exc.start + 1)
-                text_lines.append(raw.decode("utf-8", "replace"))
-        if raw_lines:
-            first = raw_lines[0]
-            if first.endswith(b"\r\n"):
-                self.newline = "\r\n"
-            elif first.endswith(b"\r"):
-                self.newline = "\r"
-        reader = csv.reader(text_lines, delimiter=self.delimiter)
-        previous = 0
-        seen = {}
-        width = None
-        while True:
-            start = previous + 1
-            try:
-                fields = next(reader)
-                error = None
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                fields = None
-                error = "not valid CSV: %s" % exc
-            end = reader.line_num
-            previous = end
-            raw = b"".join(raw_lines[start - 1:end])
-            problems = [bad[n] for n in range(start, end + 1) if n in bad]
-            if self.header is None:
-                if fields == [] and not problems:
-                    self.entries.append(("raw", raw))
-                    continue
-                if problems or error:
-                    raise CsvFileError("%s line %d (the header): %s" % (
-                        self.path, start, problems[0] if problems else error))
-                self._set_header(fields, start)
-                self.header_raw = raw
-                width = len(fields)
-                continue
-            if fields == [] and not problems and not error:
-                self.entries.append(("raw", raw))       # a blank line: kept, not a row
-                continue
-            attributes = self._partial(fields)
-            where = "line %d" % start
-            if problems or error:
-                self._reject(where, problems[0] if problems else error, attributes, raw)
-                continue
-            if len(fields) != width:
-                self._reject(where, "expected %d fields, found %d" % (width, len(fields)), attributes, raw)
-                continue
-            key_values = [fields[self.key_index[c]].strip() for c in self.key]
-            if not all(key_values):
-                self._reject(where, "empty key column %s" % ", ".join(
-                    c for c, v in zip(self.key, key_values) if not v), attributes, raw)
-                continue
-            oid = KEY_SEPARATOR.join(key_values)
-            if oid in seen or oid in self.rejected_keys:
-                first_line = seen.get(oid) or self.rejected_keys.get(oid)
-                self._reject(where, "duplicate key '%s' (also on line %d); both rows skipped" % (oid, first_line),
-                             attributes, raw)
-                if oid in self.rows:
-                    row = self.rows.pop(oid)
-                    self._reject("line %d" % row.line, "duplicate key '%s' (also on line %d); both rows skipped"
-                                 % (oid, start), self._partial(row.values), row.raw, replace_entry=oid)
-                self.rejected_keys[oid] = first_line
-                continue
-            seen[oid] = start
-            self.rows[oid] = _Row(fields, raw, start)
-            self.entries.append(("row", oid))
-
-    def _set_header(self, fields, line):
-        header = [f.strip() for f in fields]
-        if header and header[0].startswith(u"\ufeff"):
-            header[0] = header[0][1:]
-        names = set()
-        for column in header:
-            if not column:
-                raise CsvFileError("%s line %d (the header): a column has no name" % (self.path, line))
-            if column in names:
-                raise CsvFileError("%s line %d (the header): column '%s' appears twice" % (self.path, line, column))
-            names.add(column)
-        missing = [c for c in self.key if c not in names]
-        if missing:
+        reader = Reader(self.key, delimiter=self.delimiter, multiline=self.multiline,
+                        max_field_length=self.max_field_length)
+        try:
+            parsed = reader.parse(data)
+        except HeaderError as exc:
+            raise CsvFileError("%s line %d (the header): %s" % (self.path, exc.line, exc.message))
+        self.bom = parsed.bom if data else self.bom
+        self.newline = parsed.newline
+        if parsed.header is None:
+            return
+        if parsed.missing_key:
             raise ConfigError("Connection %s: key column(s) %s are not in the header of %s (it has %s)"
-                              % (self.name, ", ".join(missing), self.path, ", ".join(header)))
-        self.header = header
-        self.index = dict((c, i) for i, c in enumerate(header))
-        self.key_index = dict((c, self.index[c]) for c in self.key)
+                              % (self.name, ", ".join(parsed.missing_key), self.path, ", ".join(parsed.header)))
+        self.header = parsed.header
+        self.header_raw = parsed.header_raw
+        self.index = parsed.index
+        self.key_index = parsed.key_index
+        self.rows = parsed.rows
+        self.entries = parsed.entries
+        self.rejected_keys = dict(parsed.suspect_keys, **parsed.rejected_keys)
+        self.complete = parsed.complete
+        self.broken_at = parsed.broken_at
+        base = os.path.basename(self.path)
+        for item in parsed.rejected:
+            self.rejected.append({"object": "%s line %d" % (base, item.line), "error": item.error,
+                                  "attributes": item.attributes, "key": item.key})
 
-    def _partial(self, fields):
-        if fields is None or self.header is None:
-            return {}
-        return dict(zip(self.header, fields))
-
-    def _reject(self, where, error, attributes, raw, replace_entry=None):
-        self.rejected.append({"object": "%s %s" % (os.path.basename(self.path), where),
-                              "error": error,
-                              "attributes": dict((k, v) for k, v in attributes.items() if v)})
-        if replace_entry is not None:
-            for index, entry in enumerate(self.entries):
-                if entry == ("row", replace_entry):
-                    self.entries[index] = ("raw", raw)
-                    break
-        else:
-            self.entries.append(("raw", raw))
-        key = None
-        if attributes and self.header is not None:
-            values = [str(attributes.get(c) or "").strip() for c in self.key]
-            if all(values):
-                key = KEY_SEPARATOR.join(values)
-        if key and key not in self.rejected_keys:
-            self.rejected_keys[key] = int(where.split()[-1])
+    def _incomplete_reason(self):
+        if self.broken_at is not None:
+            return ("%s cannot be read from line %d on (a record there spans lines and cannot be read), so nothing "
+                    "after it is known" % (os.path.basename(self.path), self.broken_at))
+        unknown = [r["object"] for r in self.rejected if not r.get("key")]
+        if unknown:
+            return ("%d rejected row(s) of %s hold no readable key (first: %s), so who they are is unknown"
+                    % (len(unknown), os.path.basename(self.path), unknown[0]))
+        return None
 
     def _object(self, row):
         obj = {}
@@ -303,7 +213,8 @@ class CsvConnector(Connector):
         if self.header is not None:
             for oid, row in self.rows.items():
                 objects[oid] = self._object(row)
-        return ReadResult(objects, full=True, notes=notes, rejected=list(self.rejected), mode="full")
+        return ReadResult(objects, full=True, notes=notes, rejected=list(self.rejected), mode="full",
+                          incomplete=self._incomplete_reason())
 
     # -- writing --------------------------------------------------------------------------------------------
     def apply(self, object_type, changes):
@@ -344,7 +255,7 @@ class CsvConnector(Connector):
             if oid in self.rejected_keys:
                 return ChangeResult(change.key, False, error="line %d holds key '%s' but is malformed; fix it first"
                                     % (self.rejected_keys[oid], oid))
-            row = _Row(values, None, None)
+            row = Row(values, None, None)
             row.dirty = True
             self.rows[oid] = row
             self.entries.append(("row", oid))

@@ -205,11 +205,11 @@ class Applier(object):
                 if missing:
                     self.outcome.warnings.append("group %s: %d member(s) were not created, so not added"
                                                  % (op.label, len(missing)))
-                if not add and not op.remove:
+                if not add and not op.removals:
                     continue
-                delta = {"members": {"add": add, "remove": list(op.remove)}}
+                delta = {"members": {"add": add, "remove": list(op.removals)}}
                 changes.append(Change("update", gid, id=gid, member_changes=delta))
-                owners.append((op, len(add), len(op.remove)))
+                owners.append((op, len(add), len(op.removals)))
             for (op, added, removed), result in zip(owners, self._apply(group_type, changes)):
                 if result.ok:
                     outcome.membership_added += added

@@ -22,22 +22,31 @@ from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigE
 from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import (
     ConstantRule, DirectRule, ExpressionRule, ReferenceRule, parse_rule,
 )
+from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import DEFAULT_SHRINK_GUARD, Threshold
 
 DEFAULT_DELETION_THRESHOLD = 500     # Microsoft Entra Connect's "prevent accidental deletes" default
+DEFAULT_DELETION_PERCENT = 10        # ... and never more than a tenth of what the workflow manages
 DEPROVISION_ACTIONS = ("none", "disable", "delete")
 DEPROVISION_SCOPES = ("managed", "match_key")
 _PERCENT_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
-class Endpoint(object):
-    __slots__ = ("connection", "object_type", "scope", "filter", "multi_valued")
+# A file source is given inline most often; systems with credentials are saved connections.
+INLINE_CONNECTORS = ("csv",)
 
-    def __init__(self, connection, object_type, scope=None, filter=None, multi_valued=None):
+
+class Endpoint(object):
+    """One side of a workflow. ``connection`` names a saved connection; or ``inline`` holds {connector, settings...}
+    given in the task itself, so check mode plans from exactly the data the real run reads."""
+    __slots__ = ("connection", "object_type", "scope", "filter", "multi_valued", "inline")
+
+    def __init__(self, connection, object_type, scope=None, filter=None, multi_valued=None, inline=None):
         self.connection = connection
         self.object_type = object_type
         self.scope = scope
         self.filter = filter
         self.multi_valued = list(multi_valued or [])
+        self.inline = inline
 
 
 class MatchPair(object):
@@ -81,7 +90,8 @@ class Workflow(object):
         self.deprovision_scope = "managed"
         self.memberships = []
         self.delta = False
-        self.threshold = (DEFAULT_DELETION_THRESHOLD, False)   # (number, is_percent)
+        self.threshold = Threshold(DEFAULT_DELETION_THRESHOLD, DEFAULT_DELETION_PERCENT)
+        self.shrink_guard = DEFAULT_SHRINK_GUARD
         self.force_deletes = False
 
     # -- helpers -------------------------------------------------------------------------------------------------
@@ -126,12 +136,6 @@ class Workflow(object):
                 if isinstance(rule, ReferenceRule):
                     out.append(rule)
         return out
-
-    def threshold_limit(self, managed_count):
-        number, percent = self.threshold
-        if percent:
-            return int(managed_count * number / 100.0)
-        return int(number)
 
     # -- parsing -------------------------------------------------------------------------------------------------
     @classmethod
@@ -223,35 +227,60 @@ class Workflow(object):
 
         wf.delta = bool(params.get("delta", False))
         wf.threshold = parse_threshold(params.get("deletion_threshold"))
+        guard = params.get("source_shrink_guard")
+        if guard is not None:
+            if isinstance(guard, bool) or not isinstance(guard, int) or not 0 <= guard <= 100:
+                raise ConfigError("source_shrink_guard: give a percentage from 0 (off) to 100",
+                                  option="source_shrink_guard")
+            wf.shrink_guard = guard
         wf.force_deletes = bool(params.get("force_deletes", False))
         return wf
 
 
 def parse_threshold(value):
-    """``500`` -> (500, False); ``"10%"`` -> (10.0, True). None -> the default."""
+    """``500`` -> 500 objects; ``"10%"`` -> 10 % of the managed objects; ``{count: 500, percent: 10}`` -> the smaller
+    of both. None -> the default (the smaller of 500 and 10 %)."""
     if value is None or value == "":
-        return (DEFAULT_DELETION_THRESHOLD, False)
-    if isinstance(value, bool):
-        raise ConfigError("deletion_threshold: give a number of objects (500) or a percentage ('10%')",
-                          option="deletion_threshold")
-    if isinstance(value, int):
-        number = value
-    else:
-        text = str(value).strip()
-        match = _PERCENT_RE.match(text)
+        return Threshold(DEFAULT_DELETION_THRESHOLD, DEFAULT_DELETION_PERCENT)
+    if isinstance(value, dict):
+        unknown = set(value) - set(["count", "percent"])
+        if unknown or not value:
+            raise ConfigError("deletion_threshold: a dictionary takes count and/or percent (got %s)"
+                              % ", ".join(sorted(unknown) or ["nothing"]), option="deletion_threshold")
+        count = _threshold_count(value["count"]) if value.get("count") is not None else None
+        percent = _threshold_percent(value["percent"]) if value.get("percent") is not None else None
+        if count is None and percent is None:
+            raise ConfigError("deletion_threshold: give count and/or percent", option="deletion_threshold")
+        return Threshold(count, percent)
+    if isinstance(value, str):
+        match = _PERCENT_RE.match(value)
         if match:
-            percent = float(match.group(1))
-            if percent > 100:
-                raise ConfigError("deletion_threshold: %s is more than 100%%" % text, option="deletion_threshold")
-            return (percent, True)
-        try:
-            number = int(text)
-        except ValueError:
-            raise ConfigError("deletion_threshold: '%s' is neither a number of objects (500) nor a percentage "
-                              "('10%%')" % text, option="deletion_threshold")
+            return Threshold(None, _threshold_percent(match.group(1)))
+    return Threshold(_threshold_count(value), None)
+
+
+def _threshold_count(value):
+    if isinstance(value, bool):
+        raise ConfigError("deletion_threshold: give a number of objects (500), a percentage ('10%') or "
+                          "{count: 500, percent: 10}", option="deletion_threshold")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError("deletion_threshold: '%s' is neither a number of objects (500) nor a percentage ('10%%')"
+                          % value, option="deletion_threshold")
     if number < 0:
         raise ConfigError("deletion_threshold must not be negative", option="deletion_threshold")
-    return (number, False)
+    return number
+
+
+def _threshold_percent(value):
+    try:
+        percent = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError("deletion_threshold: percent '%s' is not a number" % value, option="deletion_threshold")
+    if not 0 <= percent <= 100:
+        raise ConfigError("deletion_threshold: %g%% is not between 0 and 100%%" % percent, option="deletion_threshold")
+    return percent
 
 
 def _required_text(params, key):
@@ -262,9 +291,24 @@ def _required_text(params, key):
 
 
 def _endpoint(spec, where, scope_allowed):
-    if not isinstance(spec, dict) or not spec.get("connection"):
-        raise ConfigError("%s: give connection (a connection name saved with idsync.entra.connection) and "
+    if not isinstance(spec, dict) or bool(spec.get("connection")) == bool(spec.get("connector")):
+        raise ConfigError("%s: give either connection (a connection name saved with idsync.entra.connection) or "
+                          "connector with its settings inline (connector: csv, path: ..., key: [...]), and "
                           "object_type" % where, option=where)
+    from ansible_collections.idsync.entra.plugins.module_utils.connections import CSV_SETTINGS
+    inline = None
+    if spec.get("connector"):
+        if spec["connector"] not in INLINE_CONNECTORS:
+            raise ConfigError("%s.connector: only %s can be given inline; save a %s connection with "
+                              "idsync.entra.connection and name it with connection" % (
+                                  where, ", ".join(INLINE_CONNECTORS), spec["connector"]), option=where)
+        inline = dict((k, spec[k]) for k in ("connector",) + CSV_SETTINGS if spec.get(k) is not None)
+    else:
+        given = [k for k in CSV_SETTINGS if spec.get(k) is not None]
+        if given:
+            raise ConfigError("%s: %s belong%s to an inline connector; with connection: %s the saved connection's "
+                              "settings apply" % (where, ", ".join(given), "s" if len(given) == 1 else "",
+                                                  spec["connection"]), option=where)
     scope = None
     if spec.get("scope") not in (None, ""):
         if not scope_allowed:
@@ -278,8 +322,9 @@ def _endpoint(spec, where, scope_allowed):
     multi = spec.get("multi_valued") or []
     if isinstance(multi, str):
         multi = [multi]
-    return Endpoint(spec["connection"], spec.get("object_type"), scope=scope, filter=spec.get("filter"),
-                    multi_valued=multi)
+    name = spec.get("connection") or where        # an inline connection is named after its side
+    return Endpoint(name, spec.get("object_type"), scope=scope, filter=spec.get("filter"), multi_valued=multi,
+                    inline=inline)
 
 
 def _attributes(spec, where):

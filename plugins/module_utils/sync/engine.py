@@ -20,7 +20,9 @@ from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigE
 from ansible_collections.idsync.entra.plugins.module_utils.sync.apply import Applier
 from ansible_collections.idsync.entra.plugins.module_utils.sync.config import Workflow, validate_workflow
 from ansible_collections.idsync.entra.plugins.module_utils.sync.plan import Planner, _match_values
-from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import check_deletion_threshold
+from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import (
+    check_deletion_threshold, check_source_shrink, withhold,
+)
 
 MAX_RECORDED_ERRORS = 200
 APPLIED_PLAN_LIMIT = 1000
@@ -42,6 +44,14 @@ def _load_ids(store, scope, key):
         return set(json.loads(raw))
     except ValueError:
         return set()
+
+
+def _load_int(store, scope, key):
+    raw = store.get_state(scope, key)
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def _save_ids(store, scope, key, ids):
@@ -92,11 +102,18 @@ def run_workflow(params, check_mode=False, store=None, connector_factory=None, l
             store.close()
 
 
-def _connection(store, name, side):
-    record = store.get_connection(name)
+def _connection(store, endpoint, side):
+    """The connection record of one side: the saved one, or one built from the inline settings (validated like
+    ``idsync.entra.connection`` validates them, never saved)."""
+    if endpoint.inline is not None:
+        from ansible_collections.idsync.entra.plugins.module_utils.connections import build_settings
+        settings = build_settings(dict(endpoint.inline))
+        return {"name": side, "connector": endpoint.inline["connector"], "settings": settings}
+    record = store.get_connection(endpoint.connection)
     if record is None:
         raise ConfigError("%s.connection: there is no connection named '%s' in the store %s (save it with "
-                          "idsync.entra.connection)" % (side, name, store.path), option=side + ".connection")
+                          "idsync.entra.connection, or give the connector inline)"
+                          % (side, endpoint.connection, store.path), option=side + ".connection")
     return record
 
 
@@ -112,8 +129,8 @@ def _mark_interrupted(store, workflow_name):
 def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     timings = run.timings
     scope = state_scope(wf.name)
-    source_record = _connection(store, wf.source.connection, "source")
-    target_record = _connection(store, wf.target.connection, "target")
+    source_record = _connection(store, wf.source, "source")
+    target_record = _connection(store, wf.target, "target")
     common = {"store": store, "workflow": wf.name, "check_mode": check_mode, "log": log,
               "max_in_flight": params.get("max_in_flight") or 4}
     if params.get("replication_retry_seconds"):
@@ -207,7 +224,8 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     deprovisioned = _load_ids(store, scope, "deprovisioned")
     plan = planner.plan(source_read.objects, target_read.objects, managed=managed,
                         rejected=source_read.rejected, groups=groups, managed_groups=managed_groups,
-                        lookups=lookups, other_objects=other_objects, deprovisioned=deprovisioned)
+                        lookups=lookups, other_objects=other_objects, deprovisioned=deprovisioned,
+                        source_incomplete=source_read.incomplete)
     run.plan = plan
     notes.extend(plan.notes)
     for item in target_read.rejected:
@@ -238,6 +256,19 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     }
 
     # -- safety ----------------------------------------------------------------------------------------------
+    baseline = _load_int(store, scope, "source_in_scope")
+    guard_reason = None
+    if plan.source_incomplete:
+        guard_reason = plan.source_incomplete + ", so nobody is deprovisioned this run: fix the source"
+    elif not wf.force_deletes:
+        guard_reason = check_source_shrink(wf, plan, baseline)
+    held = withhold(plan, guard_reason) if guard_reason else 0
+    if held:
+        result["withheld"] = {"deprovisions": len(plan.withheld), "group_removals": plan.withheld_leaver_removals,
+                              "reason": guard_reason, "objects": [op.label for op in plan.withheld[:20]]}
+        notes.append("%d deprovision(s) withheld: %s" % (len(plan.withheld), guard_reason))
+        plan_summary = plan.summary()
+        result["plan"] = plan.to_result(reference_attributes, limit=limit)
     threshold = check_deletion_threshold(wf, plan)
     result["deletion_threshold"] = threshold
     if threshold["exceeded"] and not check_mode:
@@ -285,6 +316,9 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
             deprovisioned_after -= set(t for t in plan.restored if t in outcome.updated)
             deprovisioned_after -= outcome.deleted
         _save_ids(store, scope, "managed", managed_after)
+        if not held and plan.in_scope != baseline:
+            # The guard compares the next run with a run that deprovisioned normally, never a withheld one.
+            store.set_state(scope, "source_in_scope", str(plan.in_scope))
         if deprovisioned or deprovisioned_after:
             _save_ids(store, scope, "deprovisioned", deprovisioned_after)
         if wf.memberships or managed_groups:

@@ -95,13 +95,18 @@ class GroupCreateOp(object):
 
 
 class MembershipOp(object):
-    __slots__ = ("group", "label", "add", "remove")
+    __slots__ = ("group", "label", "add", "remove", "leavers")
 
-    def __init__(self, group, label, add, remove):
+    def __init__(self, group, label, add, remove, leavers=None):
         self.group = group                # group id or Pending("group", key)
         self.label = label
         self.add = add                    # [target id | Pending("object", sid)]
-        self.remove = remove              # [target id]
+        self.remove = remove              # [target id] of matched objects that belong elsewhere now
+        self.leavers = leavers or []      # [target id] of managed objects whose source is gone
+
+    @property
+    def removals(self):
+        return self.remove + self.leavers
 
 
 class Plan(object):
@@ -120,6 +125,10 @@ class Plan(object):
         self.managed = set()              # target ids this workflow manages after the run (before creates/deletes)
         self.managed_groups = set()       # group ids the memberships manage
         self.restored = set()             # target ids disabled by an earlier run and matched again (enabled)
+        self.withheld = []                # DeprovisionOps a safety guard held back this run
+        self.withheld_leaver_removals = 0  # removals of leavers from groups held back with them
+        self.withheld_reason = None
+        self.source_incomplete = None
         self.labels = {}                  # lower-case target id -> label (filled lazily)
         self.pending_labels = {}          # Pending -> label
         self.source_count = 0
@@ -131,7 +140,7 @@ class Plan(object):
         return len(self.deprovisions)
 
     def membership_counts(self):
-        return (sum(len(m.add) for m in self.memberships), sum(len(m.remove) for m in self.memberships))
+        return (sum(len(m.add) for m in self.memberships), sum(len(m.removals) for m in self.memberships))
 
     def has_changes(self):
         return bool(self.creates or self.updates or self.deprovisions or self.group_creates or self.memberships)
@@ -196,7 +205,7 @@ class Plan(object):
             "groups_create": [{"group": op.name, "attributes": dict(op.attributes)} for op in cut(self.group_creates)],
             "memberships": [
                 {"group": op.label, "id": None if isinstance(op.group, Pending) else op.group,
-                 "add": self.show(op.add, True), "remove": self.show(op.remove, True)}
+                 "add": self.show(op.add, True), "remove": self.show(op.removals, True)}
                 for op in cut(self.memberships)],
         }
         return out
@@ -262,13 +271,15 @@ class Planner(object):
 
     # ------------------------------------------------------------------------------------------------------------
     def plan(self, source_objects, target_objects, managed=(), rejected=(), groups=None, managed_groups=(),
-             lookups=None, other_objects=None, deprovisioned=()):
+             lookups=None, other_objects=None, deprovisioned=(), source_incomplete=None):
         """``source_objects`` / ``target_objects``: {id: {attribute: value}}. ``managed``: target ids this workflow
         managed before. ``rejected``: unreadable source objects ({"object", "error", "attributes"}): reported, and
         whatever target they would match is protected. ``groups``: {id: {...,"members": [ids]}} of the group type
         when the workflow has memberships. ``lookups``: {(object_type, attribute): {normalised value: [ids]}};
         ``other_objects``: {object_type: (objects, label attributes)} read for those lookups (to name members).
-        ``deprovisioned``: target ids this workflow disabled earlier: one that matches a source again is enabled."""
+        ``deprovisioned``: target ids this workflow disabled earlier: one that matches a source again is enabled.
+        ``source_incomplete``: why the source read may lack objects that still exist (None when it is complete):
+        then deprovisions are withheld (``plan.withheld``) and only matched objects leave groups."""
         wf = self.wf
         plan = Plan()
         plan.source_count = len(source_objects)
@@ -342,15 +353,26 @@ class Planner(object):
                         found.add(hit)
             return values, found
 
-        # Rejected / unknown sources protect whatever they would have matched.
+        # Rejected / unknown sources protect whatever they would have matched. One that cannot be identified (its
+        # match attributes unreadable) could be anyone: then nobody is deprovisioned this run.
+        unidentified = []
         for item in list(rejected) + [{"attributes": o} for o in unknown_sources]:
             attrs = item.get("attributes") or {}
-            try:
-                _values, found = candidates_of(attrs, context_of(attrs), None)
-            except (RuleError, Exception):  # best effort on partial data
-                found = None
+            readable = [p for p in wf.match if p.source.source_attributes() <= set(attrs)]
+            found = None
+            if readable:
+                try:
+                    _values, found = candidates_of(attrs, context_of(attrs), None)
+                except (RuleError, Exception):  # best effort on partial data
+                    readable = []
             if found:
                 plan.protected.update(found)
+            elif len(readable) < len(wf.match):
+                unidentified.append(item.get("object") or "?")
+        if unidentified and not source_incomplete:
+            source_incomplete = ("%d source object(s) could not be read well enough to tell who they are (first: "
+                                 "%s)" % (len(unidentified), unidentified[0]))
+        plan.source_incomplete = source_incomplete
 
         # 3. match ----------------------------------------------------------------------------------------------
         claims = {}
@@ -601,7 +623,7 @@ class Planner(object):
                     if item is not None and not isinstance(item, Pending):
                         wanted.add(item)
         for op in plan.memberships:
-            wanted.update(v for v in op.add + op.remove if not isinstance(v, Pending))
+            wanted.update(v for v in op.add + op.removals if not isinstance(v, Pending))
         others = list(other_objects.values())
         for value in wanted:
             key = str(value).lower()
@@ -823,6 +845,7 @@ class Planner(object):
         remove_enabled = any(m.remove for m in wf.memberships)
         removable = set(str(t).lower() for t in (managed_now | matched_tids)) - untouchable
         removable -= set(str(t).lower() for t in plan.protected)
+        matched_lower = set(str(t).lower() for t in matched_tids)
         managed = set(g for g in desired if not isinstance(g, Pending))
         managed |= set(g for g in managed_groups if g in groups)
         plan.managed_groups = managed
@@ -834,13 +857,17 @@ class Planner(object):
                     current[str(member).lower()] = member
             add = [ref for k, ref in want.items() if k not in current]
             remove = []
+            leavers = []                  # members whose source object is gone: a deprovision, held by the guards
             if remove_enabled:
-                remove = [member for k, member in current.items() if k in removable and k not in want]
-            if add or remove:
+                for k, member in current.items():
+                    if k in removable and k not in want:
+                        (remove if k in matched_lower else leavers).append(member)
+            if add or remove or leavers:
                 label = labels.get(gkey)
                 if label is None:
                     label = groups[gkey].get("displayName") or gkey
-                plan.memberships.append(MembershipOp(gkey, label, sorted(add, key=str), sorted(remove)))
+                plan.memberships.append(MembershipOp(gkey, label, sorted(add, key=str), sorted(remove),
+                                                     sorted(leavers)))
 
     def _group_attributes(self, membership, name):
         attributes = {"displayName": name}

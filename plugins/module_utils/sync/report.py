@@ -85,12 +85,17 @@ def summary_sentence(result, check_mode):
 
 
 def failure_message(result, check_mode):
-    """``3 object(s) failed, everything else was applied; first: <object>: <error>``, or None without errors."""
+    """Why the task fails, in one line, or None: objects that failed (everything else was applied), and/or
+    deprovisions a guard withheld."""
+    parts = []
     errors = result.get("errors") or []
-    if not errors:
-        return None
-    first = errors[0]
-    return "%d object(s) failed%s; first: %s: %s" % (
-        result.get("failed_objects", len(errors)),
-        " (nothing was written: check mode)" if check_mode else ", everything else was applied",
-        first.get("object"), first.get("error"))
+    if errors:
+        first = errors[0]
+        parts.append("%d object(s) failed%s; first: %s: %s" % (
+            result.get("failed_objects", len(errors)),
+            " (nothing was written: check mode)" if check_mode else ", everything else was applied",
+            first.get("object"), first.get("error")))
+    withheld = result.get("withheld")
+    if withheld:
+        parts.append("%d deprovision(s) withheld: %s" % (withheld["deprovisions"], withheld["reason"]))
+    return "; ".join(parts) or None

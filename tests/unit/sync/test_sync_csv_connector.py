@@ -28,30 +28,41 @@ def test_reads_rows_by_key(tmp_path):
     assert result.rejected == []
 
 
+MALFORMED = (b"EmployeeID,Name,Dept\n"
+             b"E1,Ann,Sales\n"
+             b"E2,Bob\n"                       # line 3: too few fields
+             b"E3,Carl,IT,extra\n"             # line 4: too many
+             b"E4,D\xffn,IT\n"                 # line 5: not UTF-8
+             b",Nobody,IT\n"                   # line 6: empty key
+             b"E5,\"Multi\nline\",IT\n"        # lines 7-8: a quoted line break (a row per line by default)
+             b"E1,Ann again,Sales\n"           # line 9: duplicate of line 2
+             b"\n"
+             b"E6,Fay,HR\n")
+
+
 def test_malformed_rows_are_reported_with_line_numbers_and_skipped(tmp_path):
-    data = (b"EmployeeID,Name,Dept\n"
-            b"E1,Ann,Sales\n"
-            b"E2,Bob\n"                       # line 3: too few fields
-            b"E3,Carl,IT,extra\n"             # line 4: too many
-            b"E4,D\xffn,IT\n"                 # line 5: not UTF-8
-            b",Nobody,IT\n"                   # line 6: empty key
-            b"E5,\"Multi\nline\",IT\n"        # lines 7-8: a quoted newline is fine
-            b"E1,Ann again,Sales\n"           # line 9: duplicate of line 2
-            b"\n"
-            b"E6,Fay,HR\n")
-    result = connector(write(tmp_path / "hr.csv", data)).read("row", [])
-    assert sorted(result.objects) == ["E5", "E6"]
-    assert result.objects["E5"]["Name"] == "Multi\nline"
+    result = connector(write(tmp_path / "hr.csv", MALFORMED)).read("row", [])
+    assert sorted(result.objects) == ["E6"]
     errors = dict((r["object"], r["error"]) for r in result.rejected)
     assert errors["hr.csv line 3"] == "expected 3 fields, found 2"
     assert errors["hr.csv line 4"] == "expected 3 fields, found 4"
     assert "0xff" in errors["hr.csv line 5"] and "UTF-8" in errors["hr.csv line 5"]
     assert "empty key" in errors["hr.csv line 6"]
+    assert errors["hr.csv line 7"] == "a quote opened at column 4 is never closed"
     assert "duplicate key 'E1'" in errors["hr.csv line 9"] and "line 2" in errors["hr.csv line 9"]
     assert "duplicate key 'E1'" in errors["hr.csv line 2"]
-    # what could be read of a rejected row is kept (the engine protects its target)
-    by_object = dict((r["object"], r) for r in result.rejected)
-    assert by_object["hr.csv line 4"]["attributes"]["EmployeeID"] == "E3"
+    keys = dict((r["object"], r.get("key")) for r in result.rejected)
+    # a key is salvaged only where it is exact: the fields before an open quote, a row of the right width
+    assert keys["hr.csv line 7"] == "E5" and keys["hr.csv line 5"] == "E4" and keys["hr.csv line 2"] == "E1"
+    # a row of the wrong width or a fragment of a line holds no key that can be trusted: the read is incomplete
+    assert keys["hr.csv line 3"] is None and keys["hr.csv line 4"] is None and keys["hr.csv line 8"] is None
+    assert "hold no readable key" in result.incomplete
+
+
+def test_multiline_mode_reads_quoted_line_breaks(tmp_path):
+    result = connector(write(tmp_path / "hr.csv", MALFORMED), multiline=True).read("row", [])
+    assert sorted(result.objects) == ["E5", "E6"]
+    assert result.objects["E5"]["Name"] == "Multi\nline"
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig"])

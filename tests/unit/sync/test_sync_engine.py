@@ -141,12 +141,24 @@ def test_deletion_threshold_stops_before_any_write(env):
     env.write_hr(PEOPLE[:1])
     writes = env.graph.stats["writes"]
     with pytest.raises(DeletionThresholdExceeded) as exc:
-        env.run(hr_params(deletion_threshold=2))
+        env.run(hr_params(deletion_threshold=2, source_shrink_guard=0))
     assert "3" in exc.value.msg and "force_deletes" in exc.value.msg
     assert env.graph.stats["writes"] == writes
     assert env.store.runs("hr_to_entra")[0]["status"] == "stopped"
     result = env.run(hr_params(deletion_threshold=2, force_deletes=True))
     assert result["summary"]["deprovisioned"] == 3
+
+
+def test_default_threshold_protects_a_small_tenant(env):
+    people = ["E%d,P,N%d,Sales,Rep,,Active" % (n, n) for n in range(10, 40)]
+    env.write_hr(people)
+    env.run(hr_params())
+    env.write_hr(people[:26])                   # 4 of 30 leave: more than 10 %, rounded up (3)
+    with pytest.raises(DeletionThresholdExceeded) as exc:
+        env.run(hr_params(source_shrink_guard=0))
+    assert "3 (the smaller of 500 objects and 10% of the 30 objects the workflow manages)" in exc.value.msg
+    env.write_hr(people[:27])
+    assert env.run(hr_params(source_shrink_guard=0))["summary"]["deprovisioned"] == 3
 
 
 def test_two_runs_never_overlap(env):
