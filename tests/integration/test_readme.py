@@ -28,6 +28,16 @@ MARKER_RE = re.compile(r"<!-- readme-test: (skip|background|expect|play)(?::\s*(
 MAX_SKIPPED = 3
 
 
+def _sync_writes_reports():
+    """Whether idsync.entra.sync returns ``report`` yet (the lead's change; until then its README block waits)."""
+    source = (ROOT / "plugins" / "modules" / "sync.py").read_text()
+    return re.search(r"^report:", source.split('RETURN = r"""', 1)[-1], re.M) is not None
+
+
+# README blocks that wait for a feature still on its way: text in the block -> (present?, why it is not run yet).
+PENDING = {"~/.idsync/reports/": (_sync_writes_reports(), "idsync.entra.sync does not return a report yet")}
+
+
 def readme_blocks():
     """[(kind, markers, code)] in README order; markers is a list of (name, argument)."""
     text = (ROOT / "README.md").read_text()
@@ -58,8 +68,9 @@ def test_readme_runs_as_written(tmp_path):
     script, expectations, skipped, background = ["set -euo pipefail"], {}, [], []
     for index, (lang, markers, code) in enumerate(readme_blocks()):
         names = dict(markers)
-        if "skip" in names:
-            skipped.append("block %d (%s): %s" % (index, code.strip().splitlines()[0], names["skip"]))
+        pending = [why for text, (present, why) in PENDING.items() if text in code and not present]
+        if "skip" in names or pending:
+            skipped.append("block %d (%s): %s" % (index, code.strip().splitlines()[0], names.get("skip") or pending[0]))
             continue
         script.append("echo '@@ block %d'" % index)
         if "background" in names:
