@@ -46,7 +46,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, TransportError
 from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
 
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"])
@@ -81,15 +81,17 @@ class RetryPolicy(object):
 class BatchResult(object):
     """One ``$batch`` response item, returned in the order of the input requests."""
 
-    __slots__ = ("id", "status", "headers", "body", "method", "url")
+    __slots__ = ("id", "status", "headers", "body", "method", "url", "unknown")
 
-    def __init__(self, status, headers=None, body=None, id=None, method=None, url=None):  # pylint: disable=redefined-builtin
+    def __init__(self, status, headers=None, body=None, id=None, method=None, url=None,  # pylint: disable=redefined-builtin
+                 unknown=False):
         self.status = status
         self.headers = dict(headers or {})
         self.body = body
         self.id = id
         self.method = method
         self.url = url
+        self.unknown = unknown          # the envelope was lost after it was sent: the item may have been applied
 
     @property
     def ok(self):
@@ -157,7 +159,7 @@ class GraphClient(object):
     """
 
     def __init__(self, endpoints, credential, session, retry=None, on_retry=None, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, pacer=None):
         self.endpoints = endpoints
         self.base_url = endpoints.graph_url.rstrip("/")
         base = urlsplit(self.base_url)
@@ -170,6 +172,7 @@ class GraphClient(object):
         self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
+        self.pacer = pacer                # a pacing.WritePacer: writes wait for the tenant's write budget
         self.stats = {"requests": 0, "writes": 0, "retries": 0, "throttled": 0, "batches": 0}
 
     # ------------------------------------------------------------------------------------------------
@@ -231,7 +234,7 @@ class GraphClient(object):
     def list(self, path, params=None, headers=None):
         return list(self.iter_items(path, params=params, headers=headers))
 
-    def batch(self, requests_, max_in_flight=1, retry_throttled=True):
+    def batch(self, requests_, max_in_flight=1, hand_back=False):
         """Run requests through JSON ``$batch`` (20 per envelope) and return BatchResults in input order.
 
         Each request is a dict ``{method, url, body?, headers?, id?, dependsOn?}`` with ``url`` relative to
@@ -240,9 +243,11 @@ class GraphClient(object):
         ``Retry-After`` among them, together with the items that failed 424 because they depended on them.
         ``max_in_flight`` envelopes are sent concurrently.
 
-        ``retry_throttled=False`` hands items answered 429 back at once instead of re-sending them, for a caller
-        that paces a long stream of writes itself: per-envelope retries cannot see that their neighbours are
-        throttled too, so concurrent envelopes would keep overrunning the tenant's write budget together.
+        ``hand_back=True`` is for a caller that schedules a long stream of writes itself: every item answered 429,
+        503 (or 502/504 when idempotent) comes back at once instead of being re-sent here, so one item's
+        ``Retry-After`` never holds back the others; and when an envelope's connection is lost after it was sent,
+        its items come back with ``status None`` and ``unknown=True`` (they may have been applied) instead of the
+        run failing.
         """
         items = self._normalize_batch(requests_)
         if not items:
@@ -252,12 +257,12 @@ class GraphClient(object):
         if max_in_flight and max_in_flight > 1 and len(chunks) > 1:
             from concurrent.futures import ThreadPoolExecutor
             with ThreadPoolExecutor(max_workers=min(int(max_in_flight), len(chunks))) as pool:
-                for chunk_results in pool.map(lambda chunk: self._run_chunk(chunk, retry_throttled), chunks):
+                for chunk_results in pool.map(lambda chunk: self._run_chunk(chunk, hand_back), chunks):
                     for index, result in chunk_results:
                         results[index] = result
         else:
             for chunk in chunks:
-                for index, result in self._run_chunk(chunk, retry_throttled):
+                for index, result in self._run_chunk(chunk, hand_back):
                     results[index] = result
         return results
 
@@ -320,7 +325,18 @@ class GraphClient(object):
             return "Microsoft Graph kept throttling the requests: run again later, or lower the request rate."
         return None
 
-    def _send(self, method, path_or_url, params=None, body=None, headers=None, idempotent=False, count_write=True):
+    def _record_pace(self, results):
+        """Tell the pacer how a set of write answers went (accepted, throttled, Retry-After, throttle scope)."""
+        if self.pacer is None or not results:
+            return
+        throttled = [r for r in results if r.status == 429]
+        accepted = sum(1 for r in results if r.ok)
+        retry_after = max([parse_retry_after(r.headers) or 0.0 for r in throttled] or [0.0]) or None
+        scoped = any(_header(r.headers, "x-ms-throttle-scope") for r in throttled)
+        self.pacer.record(accepted, len(throttled), retry_after, scoped)
+
+    def _send(self, method, path_or_url, params=None, body=None, headers=None, idempotent=False, count_write=True,
+              paced=True):
         url = self._url(path_or_url, params)
         data = None
         send_headers = {"Accept": "application/json"}
@@ -334,8 +350,11 @@ class GraphClient(object):
         reauthenticated = False
         if count_write:
             self._count("writes")
+        pace = paced and self.pacer is not None and method not in READ_METHODS
         while True:
             attempt += 1
+            if pace:
+                self.pacer.acquire(1)
             send_headers["Authorization"] = "Bearer " + self.credential.get_token()
             self._count("requests")
             try:
@@ -356,6 +375,8 @@ class GraphClient(object):
                 continue
 
             status = response.status_code
+            if pace:
+                self._record_pace([BatchResult(status, response.headers)])
             if status < 400:
                 return _parse_body(response)
             payload = _parse_body(response)
@@ -463,7 +484,7 @@ class GraphClient(object):
             chunks.append(current)
         return chunks
 
-    def _run_chunk(self, chunk, retry_throttled=True):
+    def _run_chunk(self, chunk, hand_back=False):
         final = {}
         for item in chunk:
             if item["method"] not in READ_METHODS:
@@ -486,9 +507,21 @@ class GraphClient(object):
                     entry["dependsOn"] = deps
                 wire.append(entry)
             envelope_idempotent = all(i["method"] in IDEMPOTENT_METHODS for i in pending)
+            writes = sum(1 for i in pending if i["method"] not in READ_METHODS)
+            if writes and self.pacer is not None:
+                self.pacer.acquire(writes)
             self._count("batches")
-            answer = self._send("POST", "$batch", body={"requests": wire}, idempotent=envelope_idempotent,
-                                count_write=False) or {}
+            try:
+                answer = self._send("POST", "$batch", body={"requests": wire}, idempotent=envelope_idempotent,
+                                    count_write=False, paced=False) or {}
+            except TransportError as exc:
+                if not hand_back:
+                    raise
+                for item in pending:      # lost after sending: the caller finds out what happened
+                    final[item["id"]] = BatchResult(None, {}, {"error": {"code": "OutcomeUnknown", "message": exc.msg}},
+                                                    id=item["id"], method=item["method"], url=item["url"],
+                                                    unknown=True)
+                break
             responses = dict((str(r.get("id")), r) for r in answer.get("responses") or [] if isinstance(r, dict))
             retry_ids = set()
             retry_after = None
@@ -509,13 +542,14 @@ class GraphClient(object):
                 final[item["id"]] = result
                 if status == 429:
                     self._count("throttled")
-                if status == 429 and not retry_throttled:
+                if hand_back:
                     continue
                 if status is not None and _retryable_status(status, item["method"] in IDEMPOTENT_METHODS):
                     retry_ids.add(item["id"])
                     seconds = parse_retry_after(result.headers)
                     if seconds is not None:
                         retry_after = seconds if retry_after is None else max(retry_after, seconds)
+            self._record_pace([final[i["id"]] for i in pending if i["method"] not in READ_METHODS])
             # An item that failed only because something it depends on is being re-sent goes along.
             changed = bool(retry_ids)
             while changed:
@@ -537,6 +571,13 @@ class GraphClient(object):
             self._sleep(delay)
             pending = [i for i in pending if i["id"] in retry_ids]
         return [(item["index"], final[item["id"]]) for item in chunk]
+
+
+def _header(headers, name):
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
 
 
 def _param_value(value):

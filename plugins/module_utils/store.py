@@ -114,6 +114,27 @@ MIGRATIONS = [
     ),
 ]
 
+MIGRATIONS.append(
+    # 1 -> 2: the ownership journal (a create's workflow and source key, written before the request is sent) and
+    # what a run applied so far (so an interrupted run's history says what it did, not what it planned)
+    (
+        """
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            workflow TEXT NOT NULL,
+            run_id INTEGER,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            lookup TEXT NOT NULL,
+            target_id TEXT,
+            created TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX journal_workflow ON journal (workflow, id)",
+        "ALTER TABLE runs ADD COLUMN applied TEXT",
+    )
+)
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -237,13 +258,15 @@ def _ensure_private_file(path):
 class Store:
     """The idsync SQLite store. Usable as a context manager; one instance per thread."""
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, shared_between_threads=False):
+        """``shared_between_threads``: the caller serialises every use with its own lock (the write pacer)."""
         self.path = os.path.abspath(os.path.expanduser(path or DEFAULT_STORE_PATH))
         _ensure_private_file(self.path)
         old = os.umask(0o077)
         try:
             try:
-                self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+                self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                                           check_same_thread=not shared_between_threads)
             except sqlite3.Error as exc:
                 raise StoreError("Cannot open the idsync store at %s: %s" % (self.path, exc))
             try:
@@ -386,6 +409,19 @@ class Store:
                     (scope, key, str(value), _now()),
                 )
 
+    def update_state(self, scope, key, change):
+        """Read-modify-write one state value in a single transaction (other processes wait): ``change(old text or
+        None)`` returns ``(new text, result)``; ``result`` is returned."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM state WHERE scope = ? AND key = ?", (scope, key)).fetchone()
+            value, result = change(row["value"] if row else None)
+            db.execute(
+                "INSERT INTO state (scope, key, value, updated) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                (scope, key, str(value), _now()),
+            )
+        return result
+
     def clear_state(self, scope):
         """Forget every key of a scope (e.g. to force a full run)."""
         with self._transaction() as db:
@@ -444,6 +480,40 @@ class Store:
             if cursor.rowcount == 0:
                 raise StoreError("No run with id %s in the idsync store %s" % (run_id, self.path))
 
+    def record_applied(self, run_id, counts):
+        """What a running run has applied so far (kept if the process dies)."""
+        with self._transaction() as db:
+            db.execute("UPDATE runs SET applied = ? WHERE id = ?", (_dumps(counts or {}), run_id))
+
+    # -- the ownership journal -------------------------------------------------------------------------------
+    def journal_add(self, workflow, run_id, entries):
+        """Record creates about to be sent: ``entries`` [(kind, source key, {attribute: value} to find it by)].
+        Returns their journal ids, in order."""
+        ids = []
+        with self._transaction() as db:
+            for kind, source, lookup in entries:
+                cursor = db.execute(
+                    "INSERT INTO journal (workflow, run_id, kind, source, lookup, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (workflow, run_id, kind, str(source), _dumps(lookup), _now()))
+                ids.append(cursor.lastrowid)
+        return ids
+
+    def journal_complete(self, completed):
+        """``completed``: {journal id: target id} of creates that succeeded."""
+        with self._transaction() as db:
+            db.executemany("UPDATE journal SET target_id = ? WHERE id = ?",
+                           [(str(tid), jid) for jid, tid in completed.items()])
+
+    def journal(self, workflow):
+        rows = self._db.execute("SELECT * FROM journal WHERE workflow = ? ORDER BY id", (workflow,))
+        return [{"id": r["id"], "run_id": r["run_id"], "kind": r["kind"], "source": r["source"],
+                 "lookup": json.loads(r["lookup"]), "target_id": r["target_id"], "created": r["created"]}
+                for r in rows]
+
+    def journal_remove(self, ids):
+        with self._transaction() as db:
+            db.executemany("DELETE FROM journal WHERE id = ?", [(i,) for i in ids])
+
     def runs(self, workflow=None, limit=20):
         query = "SELECT * FROM runs"
         args = []
@@ -466,6 +536,7 @@ class Store:
                     "finished": row["finished"],
                     "counts": json.loads(row["counts"]),
                     "errors": json.loads(row["errors"]),
+                    "applied": json.loads(row["applied"]) if row["applied"] else None,
                     "host": row["host"],
                     "pid": row["pid"],
                 }

@@ -355,7 +355,7 @@ def test_batch_per_item_throttling_retried(server):
     assert events[0]["items"] == 2 and events[0]["delay"] == 1.0
 
 
-def test_batch_hands_throttled_items_back_when_the_caller_paces(server):
+def test_batch_hands_retryable_items_back_when_the_caller_schedules(server):
     def decide(item, n):
         if item["url"].endswith("/3"):
             return 429, {"Retry-After": "2"}, {"error": {"code": "TooManyRequests", "message": "later"}}
@@ -366,12 +366,12 @@ def test_batch_hands_throttled_items_back_when_the_caller_paces(server):
     server.route("POST", r"^/v1.0/\$batch$", service)
     graph = client_for(server)
     reqs = [{"method": "POST", "url": "/groups/g/members/{0}".format(i), "body": {"x": i}} for i in range(10)]
-    results = graph.batch(reqs, retry_throttled=False)
-    # the 429 comes back with its Retry-After for the caller; a 503 is still the client's to retry
-    assert [r.status for r in results] == [201, 201, 201, 429, 201, 201, 201, 201, 201, 201]
+    results = graph.batch(reqs, hand_back=True)
+    # the 429 and the 503 come back with their Retry-After for the caller; nothing is re-sent here
+    assert [r.status for r in results] == [201, 201, 201, 429, 201, 503, 201, 201, 201, 201]
     assert results[3].headers["Retry-After"] == "2"
-    assert [len(e) for e in service.envelopes] == [10, 1]
-    assert graph.stats["throttled"] == 1 and graph.stats["retries"] == 1
+    assert [len(e) for e in service.envelopes] == [10]
+    assert graph.stats["throttled"] == 1 and graph.stats["retries"] == 0
 
 
 def test_batch_depends_on_kept_together_and_424_resent(server):

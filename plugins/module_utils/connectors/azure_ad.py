@@ -30,16 +30,17 @@ import secrets
 import string
 import time
 
+from ansible_collections.idsync.entra.plugins.module_utils import graph_limits
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
-    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult,
+    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult, Uniqueness,
+)
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.graph_writer import (
+    REPLICATION_RETRY_SECONDS, THROTTLE_TIMEOUT, GraphWriter,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, IdsyncError
 
 PAGE_SIZE = 999
-BATCH_SIZE = 20
-THROTTLE_TIMEOUT = 3600.0
 MEMBERS_PER_REQUEST = 20
-REPLICATION_RETRY_SECONDS = 90.0
 
 _S = "string"
 
@@ -147,20 +148,24 @@ class AzureAdConnector(Connector):
         self._graph = graph
         self.max_in_flight = int(self.context.get("max_in_flight") or 4)
         self._pending_delta = []          # [(scope, state, upserts, removed, full snapshot or None)]
-        self._fresh = set()               # ids of the objects created during this run
-        self._max_wave = BATCH_SIZE * max(1, self.max_in_flight) * 2
-        self._wave = float(BATCH_SIZE * max(1, self.max_in_flight))
+        self._writer = None
         self.throttle_timeout = float(self.context.get("throttle_timeout") or THROTTLE_TIMEOUT)
-        self.throttled_waits = 0
         self.replication_retry_seconds = float(self.context.get("replication_retry_seconds")
                                                or REPLICATION_RETRY_SECONDS)
         self.sleep = self.context.get("sleep") or time.sleep
+        self._domains = _MISSING
 
     @property
     def graph(self):
         if self._graph is None:
             from ansible_collections.idsync.entra.plugins.module_utils.connections import graph_client_for
+            from ansible_collections.idsync.entra.plugins.module_utils.pacing import StoreBucket, WritePacer
             self._graph = graph_client_for(self.record, self.context.get("auth_overrides"))
+            store = self.context.get("store")
+            # One write budget per tenant and application, shared through the store by every run that uses it.
+            bucket = StoreBucket(store.path, self.settings.get("tenant_id"), self.settings.get("application_id")) \
+                if store is not None else None
+            self._graph.pacer = WritePacer(bucket, sleep=self.sleep)
         return self._graph
 
     # -- description ----------------------------------------------------------------------------------------
@@ -178,6 +183,45 @@ class AzureAdConnector(Connector):
 
     def supports(self, feature):
         return feature in ("password", "disable", "delta", "members")
+
+    # -- values Graph refuses -------------------------------------------------------------------------------
+    def uniqueness(self, object_type, attribute):
+        """Entra compares sign-in names and addresses case-insensitively, and a userPrincipalName or mail may not
+        equal any object's address (its proxyAddresses ``smtp:`` values), users' and groups' alike."""
+        limit = graph_limits.MAX_LENGTH.get(object_type, {}).get(attribute)
+        if object_type == "user" and attribute in ("userPrincipalName", "mail"):
+            return Uniqueness(["userPrincipalName", "mail", "proxyAddresses"], {"group": ["mail", "proxyAddresses"]},
+                              keys_of=_addresses, case_insensitive=True, max_length=limit,
+                              local_max=graph_limits.UPN_LOCAL_MAX)
+        if attribute == "mailNickname":
+            return Uniqueness(["mailNickname"], case_insensitive=True, max_length=limit)
+        return Uniqueness([attribute], max_length=limit)
+
+    def _verified_domains(self):
+        """The tenant's verified domains, read once and only when a userPrincipalName is about to be written (so a
+        no-op run costs nothing more), through GET /organization (Organization.Read.All, which the connector needs
+        anyway). None when they cannot be read: Graph still refuses a bad domain at write time."""
+        if self._domains is _MISSING:
+            self._domains = None
+            try:
+                organizations = self.graph.list("/organization", params={"$select": "verifiedDomains"})
+            except GraphError as exc:
+                if exc.status not in (401, 403):
+                    raise
+                return None
+            names = set(d["name"].lower() for o in organizations for d in o.get("verifiedDomains") or []
+                        if d.get("name"))
+            self._domains = names or None
+        return self._domains
+
+    def check_values(self, object_type, attributes):
+        domains = self._verified_domains() if object_type == "user" and attributes.get("userPrincipalName") else None
+        problems = []
+        for attribute, value in sorted(attributes.items()):
+            problem = graph_limits.check(object_type, attribute, value, domains)
+            if problem:
+                problems.append((attribute, problem))
+        return problems
 
     def disable_attributes(self, object_type):
         if object_type == "user":
@@ -416,32 +460,54 @@ class AzureAdConnector(Connector):
                                                                                              change))
             else:
                 errors[index] = "unknown operation %s" % change.op
-        outcomes, new_ids = self._run(requests)
+        outcome = self._run(requests, self._lookups(object_type, requests))
+        conflicts = {}
         for position, (index, request, kind) in enumerate(requests):
-            if outcomes[position] is not None:
-                errors.setdefault(index, outcomes[position])
+            if outcome.errors[position] is not None:
+                errors.setdefault(index, outcome.errors[position])
+                if position in outcome.conflicts:
+                    conflicts[index] = outcome.conflicts[position]
             elif kind == "create":
-                if new_ids.get(position):
-                    created[index] = new_ids[position]
-                else:
-                    errors.setdefault(index, "create returned no object id")
+                created[index] = outcome.created[position]
         # Round 2: reference writes of the objects created in round 1 (their ids are known only now).
         follow = []
         for index, new_id in created.items():
             change = changes[index]
             follow.extend((index, req, kind) for req, kind in self._reference_requests(collection, new_id, change))
         if follow:
-            outcomes, _ids = self._run(follow)
-            for (index, request, kind), outcome in zip(follow, outcomes):
-                if outcome is not None:
-                    errors.setdefault(index, outcome)
+            second = self._run(follow)
+            for (index, request, kind), error in zip(follow, second.errors):
+                if error is not None:
+                    errors.setdefault(index, error)
         for index, change in enumerate(changes):
             if index in errors:
                 results[index] = ChangeResult(change.key, False, id=created.get(index) or change.id,
-                                              error=errors[index])
+                                              error=errors[index], conflict=conflicts.get(index))
             else:
                 results[index] = ChangeResult(change.key, True, id=created.get(index) or change.id)
         return results
+
+    @staticmethod
+    def _lookups(object_type, requests):
+        """How to find what each create made if its answer is lost: a user by its userPrincipalName (unique in the
+        directory), a group by its mailNickname."""
+        attribute, unique = ("userPrincipalName", True) if object_type == "user" else ("mailNickname", False)
+        out = {}
+        for position, (_index, request, kind) in enumerate(requests):
+            value = (request.get("body") or {}).get(attribute) if kind == "create" else None
+            if value:
+                out[position] = (attribute, value, unique)
+        return out
+
+    @property
+    def writer(self):
+        if self._writer is None:
+            self._writer = GraphWriter(self.graph, self.max_in_flight, self.sleep, self.throttle_timeout,
+                                       self.replication_retry_seconds)
+        return self._writer
+
+    def _run(self, requests, lookups=None):
+        return self.writer.run(requests, lookups, benign=self._benign, describe=_sentence)
 
     def _reference_requests(self, collection, oid, change):
         out = []
@@ -467,111 +533,6 @@ class AzureAdConnector(Connector):
                 out.append(({"method": "DELETE", "url": url}, "members-remove"))
         return out
 
-    def _send(self, batch):
-        """``graph.batch`` that outlasts throttling: items still answered 429/503 after the client's own retries
-        are sent again after their Retry-After, and the number of items in flight adapts (halved after a wave that
-        was throttled, grown by one envelope after a clean one), so a long load runs near the tenant's write limit
-        instead of hammering it. Gives up on an item only after ``throttle_timeout`` seconds."""
-        answers = [None] * len(batch)
-        pending = list(range(len(batch)))
-        deadline = time.monotonic() + self.throttle_timeout
-        while pending:
-            wave = max(BATCH_SIZE, int(self._wave))
-            take, rest = pending[:wave], pending[wave:]
-            # 429s come straight back here, so one pace (the wave) governs every envelope in flight.
-            results = self.graph.batch([batch[i] for i in take], max_in_flight=self.max_in_flight,
-                                       retry_throttled=False)
-            again = []
-            wait = 0.0
-            for position, result in zip(take, results):
-                if result is not None and result.status in (429, 503) and time.monotonic() < deadline:
-                    again.append(position)
-                    wait = max(wait, _retry_after(result.headers) or 1.0)
-                else:
-                    answers[position] = result
-            if again:
-                self._wave = max(BATCH_SIZE, self._wave / 2.0)
-                self.throttled_waits += 1
-                self.sleep(min(wait, max(0.0, deadline - time.monotonic())))
-                pending = again + rest
-            else:
-                self._wave = min(self._max_wave, self._wave + BATCH_SIZE)
-                pending = rest
-        return answers
-
-    def _mentions_fresh(self, request):
-        """Does the request name an object this connector created during the run?"""
-        if not self._fresh:
-            return False
-        ids = set(request["url"].split("/"))
-        body = request.get("body") or {}
-        for ref in body.get("members@odata.bind") or []:
-            ids.add(ref.rsplit("/", 1)[-1])
-        if body.get("@odata.id"):
-            ids.add(body["@odata.id"].rsplit("/", 1)[-1])
-        return bool(ids & self._fresh)
-
-    def _run(self, requests):
-        """Send the requests through $batch; return (one error sentence or None per request, {position: new id}).
-        A 404 for a write that names an object created moments ago is retried with backoff while Entra replicates;
-        a rejected bulk member add is retried member by member."""
-        outcomes = [None] * len(requests)
-        created_ids = {}
-        if not requests:
-            return outcomes, created_ids
-        todo = list(range(len(requests)))
-        deadline = time.monotonic() + self.replication_retry_seconds
-        delay = 1.0
-        while todo:
-            batch = [requests[i][1] for i in todo]
-            answers = self._send(batch)
-            retry = []
-            for position, answer in zip(todo, answers):
-                index, request, kind = requests[position]
-                status = answer.status
-                if status is not None and 200 <= status < 300:
-                    outcomes[position] = None
-                    if kind == "create":
-                        body = answer.body if isinstance(answer.body, dict) else {}
-                        created_ids[position] = body.get("id")
-                        if body.get("id"):
-                            self._fresh.add(body["id"])
-                    continue
-                error = answer.error()
-                if self._benign(kind, error):
-                    outcomes[position] = None
-                    continue
-                if kind.startswith("members-add") and error is not None and error.status == 400 \
-                        and error.matches("already exist"):
-                    # members@odata.bind is all-or-nothing: one existing member rejects the chunk.
-                    outcomes[position] = self._add_members_one_by_one(request)
-                    continue
-                if error is not None and _replication_lag(error) and self._mentions_fresh(request) \
-                        and time.monotonic() < deadline:
-                    retry.append(position)
-                    continue
-                outcomes[position] = _sentence(kind, error)
-            if not retry:
-                break
-            self.sleep(delay)
-            delay = min(delay * 2, 10.0)
-            todo = retry
-        return outcomes, created_ids
-
-    def _add_members_one_by_one(self, request):
-        url = request["url"] + "/members/$ref"
-        refs = request["body"]["members@odata.bind"]
-        answers = self._send([{"method": "POST", "url": url, "body": {"@odata.id": ref}} for ref in refs])
-        problems = []
-        for ref, answer in zip(refs, answers):
-            if answer.ok:
-                continue
-            error = answer.error()
-            if error.status == 400 and error.matches("already exist"):
-                continue
-            problems.append("%s: %s" % (ref.rsplit("/", 1)[-1], error.message or error.code))
-        return ("adding members failed for " + "; ".join(problems)) if problems else None
-
     @staticmethod
     def _benign(kind, error):
         if error is None:
@@ -584,11 +545,18 @@ class AzureAdConnector(Connector):
         if self._graph is None:
             return {}
         out = dict(self._graph.stats)
-        out["throttled_waits"] = self.throttled_waits
+        if self._writer is not None:
+            out.update(self._writer.stats)
+        pacer = getattr(self._graph, "pacer", None)
+        if pacer is not None and pacer.waited_s:
+            out["paced_wait_seconds"] = round(pacer.waited_s, 1)
         return out
 
     def close(self):
         if self._graph is not None:
+            bucket = getattr(getattr(self._graph, "pacer", None), "bucket", None)
+            if hasattr(bucket, "close"):
+                bucket.close()
             close = getattr(getattr(self._graph, "session", None), "close", None)
             if callable(close):
                 close()
@@ -597,14 +565,13 @@ class AzureAdConnector(Connector):
 _MISSING = object()
 
 
-def _retry_after(headers):
-    for key, value in (headers or {}).items():
-        if key.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
-    return None
+def _addresses(obj):
+    """Every address an Entra object occupies: its sign-in name, its mail and its proxyAddresses' smtp values."""
+    out = [obj.get("userPrincipalName"), obj.get("mail")]
+    for address in obj.get("proxyAddresses") or []:
+        if isinstance(address, str) and address.lower().startswith("smtp:"):
+            out.append(address[5:])
+    return out
 
 
 def _ref_id(value):
@@ -617,17 +584,6 @@ def _graph_value(value):
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-def _replication_lag(error):
-    if error is None:
-        return False
-    if error.status == 404:
-        return True
-    if error.status == 400 and error.matches("does not exist", "Request_ResourceNotFound",
-                                             "one of its queried reference-property objects are not present"):
-        return True
-    return False
 
 
 def _sentence(kind, error):

@@ -70,6 +70,38 @@ class AttributeSpec(object):
         return "AttributeSpec(%r)" % (self.to_dict(),)
 
 
+class Uniqueness(object):
+    """How the target keeps values of one attribute unique, for the engine's unique-value rule.
+
+    ``read``: attributes of the target object type whose values occupy the value space (read with the objects);
+    ``other_types``: {object type: [attributes]} of other object types that occupy it too (read once per run);
+    ``keys_of(obj)``: the raw values an existing object occupies (default: its ``read`` attributes);
+    ``case_insensitive``: compare as the directory does; ``max_length``: the attribute's limit; ``local_max``: for
+    ``local@domain`` values, the limit of the local part (a counter or a cut goes there, before the ``@``).
+    """
+    __slots__ = ("read", "other_types", "keys_of", "case_insensitive", "max_length", "local_max")
+
+    def __init__(self, read, other_types=None, keys_of=None, case_insensitive=False, max_length=None,
+                 local_max=None):
+        self.read = list(read)
+        self.other_types = dict(other_types or {})
+        self.keys_of = keys_of or self._values_of
+        self.case_insensitive = case_insensitive
+        self.max_length = max_length
+        self.local_max = local_max
+
+    def _values_of(self, obj):
+        out = []
+        for attribute in self.read:
+            value = obj.get(attribute)
+            out.extend(value if isinstance(value, (list, tuple)) else [value])
+        return out
+
+    def key(self, value):
+        text = str(value).strip()
+        return text.casefold() if self.case_insensitive else text
+
+
 class ReadResult(object):
     """What ``Connector.read`` returns."""
 
@@ -112,16 +144,18 @@ class Change(object):
 
 
 class ChangeResult(object):
-    """The outcome of one Change: ``ok``; ``id`` (the new object's id after a create); ``error`` (one sentence)."""
+    """The outcome of one Change: ``ok``; ``id`` (the new object's id after a create); ``error`` (one sentence);
+    ``conflict`` (for a refused create, the attribute whose value another object already holds)."""
 
-    __slots__ = ("key", "ok", "id", "error", "details")
+    __slots__ = ("key", "ok", "id", "error", "details", "conflict")
 
-    def __init__(self, key, ok, id=None, error=None, details=None):
+    def __init__(self, key, ok, id=None, error=None, details=None, conflict=None):
         self.key = key
         self.ok = ok
         self.id = id
         self.error = error
         self.details = details
+        self.conflict = conflict            # a create refused because another object holds this attribute's value
 
     def __repr__(self):
         return "ChangeResult(%s ok=%s id=%s error=%s)" % (self.key, self.ok, self.id, self.error)
@@ -170,6 +204,16 @@ class Connector(object):
         """Fill connector defaults into the attributes of an object to create (e.g. mailNickname from the UPN).
         Returns the (possibly) extended dict; pure."""
         return attributes
+
+    def uniqueness(self, object_type, attribute):
+        """A ``Uniqueness`` for a unique-value rule on ``attribute`` (default: exact values of that attribute)."""
+        return Uniqueness([attribute])
+
+    def check_values(self, object_type, attributes):
+        """The target's own limits on values about to be written (lengths, characters, allowed domains):
+        ``[(attribute, "is 70 characters long; ... allows at most 64")]``, empty when every value fits. It may read,
+        once per run and only when a value needs it, what it checks against (a tenant's verified domains)."""
+        return []
 
     def supports(self, feature):
         """Optional features: ``password`` (generate initial passwords), ``disable`` (deprovision by disabling),

@@ -39,13 +39,22 @@ class Outcome(object):
                     or self.membership_added or self.membership_removed)
 
 
+UNIQUE_RETRIES = 3      # a unique value taken since the run read the target is chosen again, this often at most
+
+
 class Applier(object):
-    def __init__(self, plan, target, workflow, log=None):
+    """Applies a plan. ``journal`` (sync.journal.Journal) records creates before they are sent and what was applied
+    after each phase; ``rechoose(op, attribute)`` (the planner's) gives a create new attributes when the directory
+    refuses a unique value that another object took meanwhile."""
+
+    def __init__(self, plan, target, workflow, log=None, journal=None, rechoose=None):
         self.plan = plan
         self.target = target
         self.wf = workflow
         self.object_type = workflow.target.object_type
         self.log = log or (lambda message: None)
+        self.journal = journal
+        self.rechoose = rechoose
         self.outcome = Outcome()
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -122,10 +131,9 @@ class Applier(object):
                 later.append(("update", op, (deferred, deferred_members)))
             if attributes or members:
                 changes.append(Change("update", op.tid, id=op.tid, attributes=attributes, member_changes=members))
-        results = self._apply(self.object_type, changes)
         by_key = dict((op.sid, op) for op in plan.creates)
         updates_by_tid = dict((op.tid, op) for op in plan.updates)
-        for change, result in zip(changes, results):
+        for change, result in self._apply_creating(changes, by_key):
             if change.op == "create":
                 op = by_key[change.key]
                 if result.id:             # created, even when a reference write after it failed
@@ -138,6 +146,7 @@ class Applier(object):
                     outcome.updated.add(op.tid)
                 else:
                     self._error(op.label, result.error, source=op.sid, id=op.tid, step="update")
+        self._progress()
 
         # Phase 2 ------------------------------------------------------------------------------------------------
         changes = []
@@ -185,12 +194,24 @@ class Applier(object):
                 self._error(op.label, result.error, source=op.sid, step="references",
                             id=outcome.created.get(op.sid) if kind == "create" else op.tid)
 
+        self._progress()
+
         # Phase 3 ------------------------------------------------------------------------------------------------
         if plan.group_creates or plan.memberships:
             group_type = wf.memberships[0].object_type if wf.memberships else "group"
+            wanted = self._groups_with_members()
+            creates = [op for op in plan.group_creates if op.key in wanted]
+            for op in plan.group_creates:
+                if op.key not in wanted:
+                    outcome.warnings.append("group %s was not created: none of its members exist" % op.name)
             changes = [Change("create", op.name, attributes=dict((k, to_output(v)) for k, v in op.attributes.items()))
-                       for op in plan.group_creates]
-            for op, result in zip(plan.group_creates, self._apply(group_type, changes)):
+                       for op in creates]
+            journal_ids = self.journal.before_create("group", [(op.name, {"displayName": op.name}) for op in creates]) \
+                if self.journal is not None else []
+            results = self._apply(group_type, changes)
+            if self.journal is not None:
+                self.journal.created(dict((jid, r.id) for jid, r in zip(journal_ids, results) if r.id))
+            for op, result in zip(creates, results):
                 if result.ok and result.id:
                     outcome.groups_created[op.key] = result.id
                 else:
@@ -220,6 +241,8 @@ class Applier(object):
                     outcome.membership_added += details.get("added", 0)
                     outcome.membership_removed += details.get("removed", 0)
 
+        self._progress()
+
         # Phase 4 ------------------------------------------------------------------------------------------------
         changes = []
         for op in plan.deprovisions:
@@ -235,7 +258,66 @@ class Applier(object):
                     outcome.deleted.add(op.tid)
             else:
                 self._error(op.label, result.error, id=op.tid, step="deprovision")
+        self._progress()
         return outcome
+
+    def _apply_creating(self, changes, by_key):
+        """Phase 1's writes with the creates journaled first; a create refused because a unique value was taken
+        meanwhile is given the next free value and sent again. Yields (change, result) once per change."""
+        attempt = 0
+        while changes:
+            journal_ids = self._journal_creates([c for c in changes if c.op == "create"], by_key)
+            results = self._apply(self.object_type, changes)
+            if self.journal is not None:
+                self.journal.created(dict((journal_ids[c.key], r.id) for c, r in zip(changes, results)
+                                          if c.op == "create" and r.id and c.key in journal_ids))
+            again = []
+            for change, result in zip(changes, results):
+                op = by_key.get(change.key) if change.op == "create" else None
+                conflict = result.conflict if op is not None else None
+                if conflict and attempt < UNIQUE_RETRIES and self.rechoose is not None \
+                        and self.rechoose(op, conflict):
+                    change.attributes.update((k, to_output(v)) for k, v in op.attributes.items())
+                    again.append(change)
+                    continue
+                yield change, result
+            changes = again
+            attempt += 1
+
+    def _journal_creates(self, creates, by_key):
+        """{source key: journal id} of the creates about to be sent."""
+        if self.journal is None or not creates:
+            return {}
+        lookups = self._lookup_attributes()
+        entries = [(c.key, dict((a, to_output(by_key[c.key].attributes[a])) for a in lookups
+                                if a in by_key[c.key].attributes)) for c in creates]
+        return dict(zip([c.key for c in creates], self.journal.before_create("object", entries)))
+
+    def _lookup_attributes(self):
+        """The attributes a journaled create is found by: the match attributes and the unique ones."""
+        names = [pair.target for pair in self.wf.match]
+        names += sorted(a for a, rule in (self.wf.create or {}).items() if getattr(rule, "kind", None) == "unique")
+        return names
+
+    def _progress(self):
+        if self.journal is not None:
+            self.journal.progress(self.counts())
+
+    def counts(self):
+        """What was applied so far, as run history records it."""
+        outcome = self.outcome
+        return {"created": len(outcome.created), "updated": len(outcome.updated),
+                "deprovisioned": len(outcome.deprovisioned), "groups_created": len(outcome.groups_created),
+                "membership_added": outcome.membership_added, "membership_removed": outcome.membership_removed,
+                "failed": len(outcome.errors)}
+
+    def _groups_with_members(self):
+        """Keys of the planned groups that will have at least one member (an existing one, or one created now)."""
+        keys = set()
+        for op in self.plan.memberships:
+            if any(not isinstance(m, Pending) or m.key in self.outcome.created for m in op.add):
+                keys.add(op.group)
+        return keys
 
     def _report_missing(self, label, attribute, missing):
         for pending in missing:

@@ -20,7 +20,7 @@ import re
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 from ansible_collections.idsync.entra.plugins.module_utils.sync.rules import (
-    ConstantRule, DirectRule, ExpressionRule, ReferenceRule, parse_rule,
+    ConstantRule, DirectRule, ExpressionRule, ReferenceRule, UniqueRule, parse_rule,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import DEFAULT_SHRINK_GUARD, Threshold
 
@@ -89,12 +89,22 @@ class Workflow(object):
         self.deprovision_set = {}     # {attribute: Rule} (constants / expressions over the target object)
         self.deprovision_scope = "managed"
         self.memberships = []
+        self.create_order = []        # attribute names in evaluation order (target.X read after X is computed)
+        self.update_order = []
         self.delta = False
         self.threshold = Threshold(DEFAULT_DELETION_THRESHOLD, DEFAULT_DELETION_PERCENT)
         self.shrink_guard = DEFAULT_SHRINK_GUARD
         self.force_deletes = False
 
     # -- helpers -------------------------------------------------------------------------------------------------
+    def create_rules(self):
+        """The rules that populate a new object: create's, with update's on top (no second run to converge)."""
+        if self.create is None:
+            return {}
+        rules = dict(self.create)
+        rules.update(self.update or {})
+        return rules
+
     def rules(self):
         """Every (rule, target attribute) pair that reads the source."""
         out = []
@@ -179,6 +189,18 @@ class Workflow(object):
         update = steps.get("update")
         if update is not None:
             wf.update = _attributes(update.get("attributes"), "steps.update.attributes")
+            unique = sorted(a for a, r in wf.update.items() if isinstance(r, UniqueRule))
+            if unique:
+                raise ConfigError("steps.update.attributes.%s: unique values are chosen once, at creation; move the "
+                                  "rule to steps.create" % unique[0], option="steps.update.attributes")
+        if wf.create is not None:
+            both = sorted(a for a, r in wf.create.items() if isinstance(r, UniqueRule) and a in (wf.update or {}))
+            if both:
+                raise ConfigError("steps.create.attributes.%s is a unique value, chosen once; it cannot also be "
+                                  "kept up to date by steps.update (that would rename the object)" % both[0],
+                                  option="steps.create.attributes")
+        wf.create_order = evaluation_order(wf.create_rules(), "steps.create/update")
+        wf.update_order = evaluation_order(wf.update or {}, "steps.update")
         deprovision = steps.get("deprovision")
         if deprovision is not None:
             action = deprovision.get("action") or ("none" if not deprovision.get("set") else "none")
@@ -235,6 +257,37 @@ class Workflow(object):
             wf.shrink_guard = guard
         wf.force_deletes = bool(params.get("force_deletes", False))
         return wf
+
+
+def evaluation_order(rules, where):
+    """Attribute names of one step in an order where each rule's ``target.X`` inputs come first. A rule reading an
+    attribute the step does not compute, or a cycle, is a configuration error naming the rules."""
+    order = []
+    state = {}                        # name -> "visiting" | "done"
+
+    def visit(name, path):
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = path[path.index(name):] + [name]
+            raise ConfigError("%s: the rules read each other in a cycle: %s" % (where, " -> ".join(
+                rules[n].name for n in cycle)), option=rules[name].name)
+        state[name] = "visiting"
+        rule = rules[name]
+        for needed in sorted(rule.target_attributes()):
+            if needed not in rules:
+                raise ConfigError("Rule %s reads target.%s, which %s does not compute" % (rule.name, needed, where),
+                                  option=rule.name)
+            if isinstance(rules[needed], ReferenceRule):
+                raise ConfigError("Rule %s reads target.%s, a reference (an object id): read a source attribute "
+                                  "instead" % (rule.name, needed), option=rule.name)
+            visit(needed, path + [name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in sorted(rules):
+        visit(name, [])
+    return order
 
 
 def parse_threshold(value):

@@ -19,6 +19,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors import get
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 from ansible_collections.idsync.entra.plugins.module_utils.sync.apply import Applier
 from ansible_collections.idsync.entra.plugins.module_utils.sync.config import Workflow, validate_workflow
+from ansible_collections.idsync.entra.plugins.module_utils.sync.journal import Journal
 from ansible_collections.idsync.entra.plugins.module_utils.sync.plan import Planner, _match_values
 from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import (
     check_deletion_threshold, check_source_shrink, withhold,
@@ -121,7 +122,7 @@ def _mark_interrupted(store, workflow_name):
     """Runs of this workflow still 'running' while we hold its lock were interrupted (process killed)."""
     for run in store.runs(workflow_name, limit=20):
         if run.get("status") == "running":
-            store.finish_run(run["id"], "interrupted", run.get("counts") or {},
+            store.finish_run(run["id"], "interrupted", run.get("applied") or _nothing_applied(),
                              ["the run stopped before it finished (process killed or host down); this run "
                               "(id %s) was marked when the next one started" % run["id"]])
 
@@ -186,6 +187,8 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     target_attrs |= set((target.disable_attributes(wf.target.object_type) or {}).keys()) \
         if wf.deprovision_action == "disable" else set()
     planner = Planner(wf, source_schema, target_schema, target, group_schema)
+    unique_reads = planner.unique_reads()
+    target_attrs |= unique_reads.pop(wf.target.object_type, set())
     lookup_reads = {}
     for rule in wf.reference_rules():
         if rule.lookup:
@@ -198,11 +201,16 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     target_read = target.read(wf.target.object_type, target_attrs, delta=wf.delta and target.supports("delta"))
     notes.extend(target_read.notes)
     groups = None
+    unique_objects = {}
     if group_type:
         group_attrs = set(m.match_attribute for m in wf.memberships) | set(["members", "displayName"])
+        group_attrs |= unique_reads.pop(group_type, set())
         groups_read = target.read(group_type, group_attrs, delta=wf.delta and target.supports("delta"))
         notes.extend(groups_read.notes)
-        groups = groups_read.objects
+        groups = unique_objects[group_type] = groups_read.objects
+    for object_type, attributes in sorted(unique_reads.items()):
+        # What else occupies a unique attribute's values (groups' addresses in Entra): one read per run.
+        unique_objects[object_type] = target.read(object_type, attributes, delta=False).objects
     lookups = {}
     other_objects = {}
     for lookup_type, attributes in lookup_reads.items():
@@ -221,11 +229,21 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     t0 = time.time()
     managed = _load_ids(store, scope, "managed")
     managed_groups = _load_ids(store, scope, "managed_groups")
+    if not check_mode:
+        # Objects an interrupted run created are managed like the others (found among what was just read).
+        found, journal_notes = Journal(store, wf.name).reconcile({"object": target_read.objects,
+                                                                  "group": groups or {}})
+        notes.extend(journal_notes)
+        if found["object"] - managed or found["group"] - managed_groups:
+            managed |= found["object"]
+            managed_groups |= found["group"]
+            _save_ids(store, scope, "managed", managed)
+            _save_ids(store, scope, "managed_groups", managed_groups)
     deprovisioned = _load_ids(store, scope, "deprovisioned")
     plan = planner.plan(source_read.objects, target_read.objects, managed=managed,
                         rejected=source_read.rejected, groups=groups, managed_groups=managed_groups,
                         lookups=lookups, other_objects=other_objects, deprovisioned=deprovisioned,
-                        source_incomplete=source_read.incomplete)
+                        source_incomplete=source_read.incomplete, unique_objects=unique_objects)
     run.plan = plan
     notes.extend(plan.notes)
     for item in target_read.rejected:
@@ -295,10 +313,13 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
     run_id = store.start_run(wf.name, mode)
     result["run_id"] = run_id
     t0 = time.time()
+    journal = Journal(store, wf.name, run_id)
+    applier = None
     try:
         outcome = None
         if plan.has_changes():
-            outcome = Applier(plan, target, wf, log).run()
+            applier = Applier(plan, target, wf, log, journal=journal, rechoose=planner.rechoose)
+            outcome = applier.run()
             target.flush()
         run.outcome = outcome
         # Only now: the delta positions, and the objects this workflow manages.
@@ -323,9 +344,12 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
             _save_ids(store, scope, "deprovisioned", deprovisioned_after)
         if wf.memberships or managed_groups:
             _save_ids(store, scope, "managed_groups", groups_after)
+        journal.clear(outcome.created if outcome is not None else ())   # ownership is in the managed set now
     except BaseException as exc:
         message = exc.msg if isinstance(exc, IdsyncError) else "%s: %s" % (type(exc).__name__, exc)
-        store.finish_run(run_id, "failed", plan_summary, [message])
+        # History says what was applied before the failure, never what was planned.
+        store.finish_run(run_id, "failed", applier.counts() if applier is not None else _nothing_applied(),
+                         [message])
         raise
     timings["apply"] = round(time.time() - t0, 3)
 
@@ -358,6 +382,11 @@ def _locked_run(params, wf, store, factory, check_mode, run, started, log):
         "timings": timings,
     })
     return result
+
+
+def _nothing_applied():
+    return {"created": 0, "updated": 0, "deprovisioned": 0, "groups_created": 0, "membership_added": 0,
+            "membership_removed": 0, "failed": 0}
 
 
 def _error_line(error):

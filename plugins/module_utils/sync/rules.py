@@ -162,8 +162,25 @@ FILTERS = {
 }
 
 
+class NotAValue(Exception):
+    """An expression inside a text template gave something that has no text form to write."""
+
+
+def _finalize(value):
+    """Each ``<< >>`` inside a larger text: plain values only, so a function or a dict never lands in an attribute as
+    its Python form (``<function ...>``)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        raise NotAValue("a list inside text gives its Python form; join it (| join(', ')) or make the whole rule "
+                        "one << expression >>")
+    from ansible_collections.idsync.entra.plugins.module_utils.sync.values import describe_type
+    raise NotAValue("an expression gave %s, which has no text form" % describe_type(value))
+
+
 def _create_environment():
     env = SandboxedEnvironment(
+        finalize=_finalize,
         variable_start_string="<<",
         variable_end_string=">>",
         block_start_string="<%",
@@ -190,8 +207,8 @@ _TEMPLATE_MARKERS = ("<<", "<%", "<#")
 _NESTED_RE = re.compile(r"<<|>>|<%|%>")
 
 # Names an expression may use that are not source attributes.
-EXPRESSION_GLOBALS = frozenset(["source", "is_empty", "range", "dict", "lipsum", "cycler", "joiner", "namespace",
-                                "true", "false", "none", "True", "False", "None"])
+EXPRESSION_GLOBALS = frozenset(["source", "target", "is_empty", "range", "dict", "lipsum", "cycler", "joiner",
+                                "namespace", "true", "false", "none", "True", "False", "None"])
 
 
 def is_expression(text):
@@ -213,7 +230,13 @@ class Rule(object):
         """Source attribute names this rule reads (statically known ones)."""
         return set()
 
-    def evaluate(self, obj, context=None):
+    def target_attributes(self):
+        """Target attributes of the same step this rule reads (``target.X``): they are computed first."""
+        return set()
+
+    def evaluate(self, obj, context=None, target=None):
+        """The rule's value for source object ``obj``; ``target`` holds the values already computed for the same
+        target object in the same step."""
         raise NotImplementedError
 
     def describe(self):
@@ -231,7 +254,7 @@ class DirectRule(Rule):
     def source_attributes(self):
         return set([self.attribute])
 
-    def evaluate(self, obj, context=None):
+    def evaluate(self, obj, context=None, target=None):
         return obj.get(self.attribute)
 
     def describe(self):
@@ -246,31 +269,41 @@ class ConstantRule(Rule):
         super(ConstantRule, self).__init__(name)
         self.value = value
 
-    def evaluate(self, obj, context=None):
+    def evaluate(self, obj, context=None, target=None):
         return self.value
 
     def describe(self):
         return {"value": self.value}
 
 
-def _expression_variables(ast):
-    """Variables a template reads: undeclared names, plus ``source['Some Column']`` / ``source.Column`` items.
-    Third value: whether ``source`` is also used in a way that cannot be read statically (``source[name]``)."""
-    from jinja2 import meta
-    names = set(meta.find_undeclared_variables(ast))
+def _static_items(ast, name):
+    """Attribute names read as ``name.X`` / ``name['X']``, and whether ``name`` is also used otherwise."""
     items = set()
     static_uses = 0
     for node in ast.find_all((nodes.Getitem, nodes.Getattr)):
         target = node.node
-        if isinstance(target, nodes.Name) and target.name == "source":
+        if isinstance(target, nodes.Name) and target.name == name:
             if isinstance(node, nodes.Getattr):
                 items.add(node.attr)
                 static_uses += 1
             elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                 items.add(node.arg.value)
                 static_uses += 1
-    all_uses = sum(1 for node in ast.find_all(nodes.Name) if node.name == "source" and node.ctx == "load")
-    return names, items, all_uses > static_uses
+    all_uses = sum(1 for node in ast.find_all(nodes.Name) if node.name == name and node.ctx == "load")
+    return items, all_uses > static_uses
+
+
+def _expression_variables(ast):
+    """Variables a template reads: undeclared names, plus ``source['Some Column']`` / ``source.Column`` items.
+    Third value: whether ``source`` is also used in a way that cannot be read statically (``source[name]``);
+    fourth: the ``target.X`` attributes it reads (values computed for the same object in the same step)."""
+    from jinja2 import meta
+    names = set(meta.find_undeclared_variables(ast))
+    items, dynamic = _static_items(ast, "source")
+    target_items, target_dynamic = _static_items(ast, "target")
+    if target_dynamic:
+        raise ValueError("read target attributes by name (target.userPrincipalName or target['mail'])")
+    return names, items, dynamic, target_items
 
 
 CACHE_LIMIT = 20000
@@ -281,20 +314,24 @@ class ExpressionRule(Rule):
     """A template over the source object's attributes. Results are memoised on the values of the attributes the
     template reads (expressions are pure), so "<< Department >> staff" over 100,000 people renders a few times."""
     kind = "expression"
-    __slots__ = ("text", "_compiled", "_native", "variables", "_keys", "_cache")
+    __slots__ = ("text", "_compiled", "_native", "variables", "targets", "_keys", "_target_keys", "_cache")
 
     def __init__(self, name, text):
         super(ExpressionRule, self).__init__(name)
         self.text = text
         try:
             ast = ENV.parse(text)
-            names, items, dynamic = _expression_variables(ast)
+            names, items, dynamic, targets = _expression_variables(ast)
         except TemplateSyntaxError as exc:
             raise ConfigError("Rule %s: the expression %r is not valid: %s"
                               % (name, text, exc.message), option=name)
+        except ValueError as exc:
+            raise ConfigError("Rule %s: %s in %r" % (name, exc, text), option=name)
         self.variables = (names - EXPRESSION_GLOBALS) | items
+        self.targets = frozenset(targets)
         impure = dynamic or any(n.name in _IMPURE for n in ast.find_all((nodes.Name, nodes.Filter)))
         self._keys = None if impure else tuple(sorted(self.variables))
+        self._target_keys = tuple(sorted(self.targets))
         self._cache = {}
         single = _SINGLE_EXPRESSION_RE.match(text)
         try:
@@ -311,10 +348,15 @@ class ExpressionRule(Rule):
     def source_attributes(self):
         return set(self.variables)
 
-    def evaluate(self, obj, context=None):
+    def target_attributes(self):
+        return set(self.targets)
+
+    def evaluate(self, obj, context=None, target=None):
         keys = self._keys
         if keys is not None:
             key = tuple([_freeze(obj.get(k)) for k in keys])
+            if self._target_keys:
+                key += tuple([_freeze((target or {}).get(k)) for k in self._target_keys])
             try:
                 found = self._cache.get(key, _MISSING)
             except TypeError:           # an unhashable value: evaluate without the cache
@@ -325,7 +367,7 @@ class ExpressionRule(Rule):
                 return _thaw(found)
             value = _MISSING
             try:
-                value = self._evaluate(obj, context)
+                value = self._evaluate(obj, context, target)
             except RuleError as exc:
                 value = exc
                 raise
@@ -335,10 +377,12 @@ class ExpressionRule(Rule):
                         self._cache.clear()
                     self._cache[key] = _freeze(value) if not isinstance(value, RuleError) else value
             return value
-        return self._evaluate(obj, context)
+        return self._evaluate(obj, context, target)
 
-    def _evaluate(self, obj, context=None):
+    def _evaluate(self, obj, context=None, target=None):
         variables = context if context is not None else expression_context(obj)
+        if self.targets:
+            variables = dict(variables, target=dict(target or {}))
         try:
             if self._native:
                 value = self._compiled(**variables)
@@ -348,6 +392,8 @@ class ExpressionRule(Rule):
             return self._compiled.render(variables)
         except UndefinedError as exc:
             raise RuleError(self.name, "%s in %s" % (exc.message, self.text))
+        except NotAValue as exc:
+            raise RuleError(self.name, "%s in %s" % (exc, self.text))
         except RuleError:
             raise
         except Exception as exc:  # any runtime error of the user's expression belongs to this object
@@ -379,7 +425,7 @@ class ReferenceRule(Rule):
     def source_attributes(self):
         return set([self.attribute])
 
-    def evaluate(self, obj, context=None):
+    def evaluate(self, obj, context=None, target=None):
         """The raw referring value(s) as a list of non-empty strings."""
         value = obj.get(self.attribute)
         if value is None or value == "":
@@ -410,6 +456,31 @@ class ReferenceRule(Rule):
         return out
 
 
+class UniqueRule(Rule):
+    """``{unique: [candidate, candidate, ...]}``: the first candidate value that is free in the target (and not
+    chosen for another object in the same run) wins; when all are taken, the first gets a counter
+    (``john.smith2@contoso.com``). Create-only: the engine picks the value (``sync.unique``)."""
+    kind = "unique"
+    __slots__ = ("candidates",)
+
+    def __init__(self, name, candidates):
+        super(UniqueRule, self).__init__(name)
+        self.candidates = candidates
+
+    def source_attributes(self):
+        return set().union(*[c.source_attributes() for c in self.candidates])
+
+    def target_attributes(self):
+        return set().union(*[c.target_attributes() for c in self.candidates])
+
+    def evaluate(self, obj, context=None, target=None):
+        """Every candidate's value, in order (the engine chooses among them)."""
+        return [c.evaluate(obj, context, target) for c in self.candidates]
+
+    def describe(self):
+        return {"unique": [c.describe() for c in self.candidates]}
+
+
 _MISSING = object()
 
 
@@ -438,7 +509,8 @@ def expression_context(obj):
     return variables
 
 
-_RULE_KEYS = frozenset(["value", "expression", "attribute", "reference", "by", "lookup", "object_type", "separator"])
+_RULE_KEYS = frozenset(["value", "expression", "attribute", "reference", "by", "lookup", "object_type", "separator",
+                        "unique"])
 
 
 def parse_rule(name, spec, constants_only=False):
@@ -450,6 +522,8 @@ def parse_rule(name, spec, constants_only=False):
             raise ConfigError("Rule %s: unknown key(s) %s; a rule is an attribute name, a constant, an expression "
                               "'<< ... >>', {value: ...}, {expression: ...}, {attribute: ...} or {reference: ...}"
                               % (name, ", ".join(sorted(unknown))), option=name)
+        if "unique" in spec:
+            return _parse_unique(name, spec, constants_only)
         kinds = [k for k in ("value", "expression", "attribute", "reference") if k in spec]
         if len(kinds) != 1:
             raise ConfigError("Rule %s: give exactly one of value, expression, attribute or reference (got %s)"
@@ -490,3 +564,22 @@ def parse_rule(name, spec, constants_only=False):
     if spec is None or isinstance(spec, (bool, int, float, list)):
         return ConstantRule(name, spec)
     raise ConfigError("Rule %s: cannot read a rule from %r" % (name, spec), option=name)
+
+
+def _parse_unique(name, spec, constants_only):
+    if constants_only or set(spec) != set(["unique"]):
+        raise ConfigError("Rule %s: unique stands alone ({unique: [candidate, ...]}) and only in steps.create"
+                          % name, option=name)
+    candidates = spec["unique"]
+    if isinstance(candidates, (str, dict)):
+        candidates = [candidates]
+    if not isinstance(candidates, list) or not candidates:
+        raise ConfigError("Rule %s: unique takes a list of candidate rules, best first" % name, option=name)
+    parsed = []
+    for index, candidate in enumerate(candidates):
+        rule = parse_rule("%s.unique[%d]" % (name, index), candidate)
+        if isinstance(rule, (ReferenceRule, UniqueRule)):
+            raise ConfigError("Rule %s.unique[%d]: a candidate is an expression, an attribute or a constant"
+                              % (name, index), option=name)
+        parsed.append(rule)
+    return UniqueRule(name, parsed)

@@ -13,14 +13,38 @@ compare as sets unless they are ordered; booleans and integers are coerced from 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
+
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import BOOLEAN, INTEGER
 
 _TRUE = frozenset(["true", "yes", "y", "1", "on", "enabled", "t"])
 _FALSE = frozenset(["false", "no", "n", "0", "off", "disabled", "f"])
 
 
+# C0 controls but tab, line feed and carriage return, and DEL: never written to any system.
+_CONTROL_RE = re.compile(u"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 class ValueError_(Exception):
     """A value cannot be converted to the attribute's type (the engine names the rule and the object)."""
+
+
+def describe_type(value):
+    """What a non-plain value is, for a person: "a function", "a dictionary", "an object of type Cycler"."""
+    if callable(value):
+        return "a function"
+    if isinstance(value, dict):
+        return "a dictionary"
+    return "an object of type %s" % type(value).__name__
+
+
+def check_text(text):
+    """Refuse text holding control characters (NUL and the like), naming the first."""
+    bad = _CONTROL_RE.search(text)
+    if bad:
+        raise ValueError_("the value holds control character U+%04X at position %d; it is never written"
+                          % (ord(bad.group(0)), bad.start() + 1))
+    return text
 
 
 def empty(value):
@@ -53,11 +77,28 @@ def _scalar(value, spec):
         text = "true" if value else "false"
     elif isinstance(value, dict) and "id" in value:  # a Graph reference object
         text = str(value["id"])
-    else:
+    elif isinstance(value, (int, float)):
         text = str(value)
+    else:
+        # A rule gave a function, a dictionary or an object: its Python form is never a value to write.
+        raise ValueError_("the rule gave %s, not a text, number, boolean or list" % describe_type(value))
     if spec is not None and spec.case_insensitive:
         text = text.lower()
     return text
+
+
+def desired_value(value, spec):
+    """``normalize`` for a value a rule computed, to be written: text with control characters is refused too."""
+    if isinstance(value, str):
+        check_text(value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, str):
+                check_text(item)
+            elif isinstance(item, (list, tuple, dict)) or not (item is None or isinstance(item, (int, float))):
+                raise ValueError_("the rule gave a list holding %s; a list holds texts, numbers or booleans"
+                                  % describe_type(item))
+    return normalize(value, spec)
 
 
 def normalize(value, spec):

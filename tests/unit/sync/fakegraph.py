@@ -37,6 +37,7 @@ class FakeGraph:
         self.lag_new = 0                  # lag given to every created object
         self.log = []
         self.fail = {}                    # (method, url) -> status to answer once
+        self.verified_domains = ["contoso.example"]
 
     # -- seeding -----------------------------------------------------------------------------------------------
     def add_user(self, **attrs):
@@ -65,6 +66,9 @@ class FakeGraph:
             out[name] = obj.get(name)
         return out
 
+    def list(self, path, params=None, headers=None):
+        return list(self.iter_items(path, params, headers))
+
     def iter_items(self, path, params=None, headers=None):
         for page in self.iter_pages(path, params, headers):
             for item in page.get("value", []):
@@ -81,6 +85,10 @@ class FakeGraph:
         self.log.append(("GET", path, params))
         if path.endswith("/delta"):
             yield from self._delta(path, params)
+            return
+        if path == "/organization":
+            yield {"value": [{"id": "org", "verifiedDomains": [{"name": d, "isVerified": True}
+                                                               for d in self.verified_domains]}]}
             return
         kind = "user" if path == "/users" else "group"
         store = self.users if kind == "user" else self.groups
@@ -143,7 +151,7 @@ class FakeGraph:
         return item
 
     # -- writes ------------------------------------------------------------------------------------------------
-    def batch(self, requests, max_in_flight=1, retry_throttled=True):
+    def batch(self, requests, max_in_flight=1, hand_back=False):
         results = []
         for start in range(0, len(requests), 20):
             self.stats["requests"] += 1

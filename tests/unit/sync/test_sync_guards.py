@@ -89,3 +89,75 @@ def test_check_mode_shows_what_is_withheld(env):
     result = env.run(hr_params(), check_mode=True)
     assert result["withheld"]["deprovisions"] == 40
     assert result["plan"]["deprovision"] == []
+
+
+@pytest.mark.parametrize("rule,expected", [
+    ("<< lipsum >>", "the rule gave a function"),
+    ("<< source >>", "the rule gave a dictionary"),
+    ("Title: << lipsum >>", "an expression gave a function, which has no text form"),
+    ("<< Title ~ '\x00' >>", "control character U+0000"),
+    ("<< [Title, lipsum] >>", "a list holding a function"),
+    ("x << [Title] >>", "a list inside text"),
+])
+def test_a_rule_result_that_is_not_a_value_fails_that_object_naming_the_rule(env, rule, expected):
+    params = hr_params()
+    params["steps"]["update"]["attributes"]["jobTitle"] = rule
+    result = env.run(params)
+    assert len(result["errors"]) == 40
+    error = result["errors"][0]
+    assert expected in error["error"] and error["rule"] == "steps.update.attributes.jobTitle", error
+    assert all(u.get("jobTitle") == "Rep" for u in env.graph.users.values())
+
+
+def test_a_group_name_that_is_not_a_value_fails_the_object(env):
+    params = hr_params(memberships=[{"group": "<< lipsum >>", "create_missing": True}])
+    result = env.run(params)
+    assert result["errors"][0]["rule"] == "memberships[0].group"
+    assert "function" in result["errors"][0]["error"]
+
+
+class Killed(BaseException):
+    """Stands for the process dying mid-run (kill -9 leaves the same store behind, minus this except clause)."""
+
+
+def test_a_run_killed_after_its_first_creates_leaves_ownership_and_truthful_history(tmp_path, store):
+    env = Env(tmp_path, store)
+    env.write_hr(PEOPLE)
+    real_batch = env.graph.batch
+    calls = {"n": 0}
+
+    def dying_batch(requests, **kwargs):
+        calls["n"] += 1
+        real_batch(requests[:20], **kwargs)                     # one envelope of creates landed, then death
+        raise Killed()
+
+    env.graph.batch = dying_batch
+    with pytest.raises(Killed):
+        env.run(hr_params())
+    created = sorted(u["employeeId"] for u in env.graph.users.values())
+    assert len(created) == 20
+    history = env.store.runs("hr_to_entra")[0]
+    assert history["status"] == "failed" and history["counts"]["created"] == 0    # nothing confirmed applied
+    assert len(env.store.journal("hr_to_entra")) == 40
+    env.graph.batch = real_batch
+    # the people it created leave before the next run: they are still deprovisioned
+    leavers = set(created[:10])
+    env.write_hr([p for p in PEOPLE if p.split(",")[0] not in leavers])
+    result = env.run(hr_params(source_shrink_guard=0, deletion_threshold=40))
+    assert "created by an interrupted run were found" in " ".join(result["notes"])
+    assert result["summary"]["deprovisioned"] == len(leavers)
+    assert leavers.isdisjoint(enabled(env)) and len(enabled(env)) == 40 - len(leavers)
+    assert env.store.journal("hr_to_entra") == []
+    assert len(set(u["employeeId"] for u in env.graph.users.values())) == len(env.graph.users)   # no duplicates
+
+
+def test_the_journal_never_adopts_another_object_holding_the_same_unique_value(tmp_path, store):
+    from ansible_collections.idsync.entra.plugins.module_utils.sync.journal import Journal
+    store.journal_add("wf", 1, [("object", "E5", {"employeeId": "E5", "userPrincipalName": "john.smith@x"})])
+    objects = {"other": {"employeeId": "E9", "userPrincipalName": "john.smith@x"}}
+    found, _notes = Journal(store, "wf").reconcile({"object": objects})
+    assert found["object"] == set()
+    objects["ours"] = {"employeeId": "E5", "userPrincipalName": "JOHN.SMITH@x"}
+    objects["other"]["userPrincipalName"] = "john.smith2@x"
+    found, _notes = Journal(store, "wf").reconcile({"object": objects})
+    assert found["object"] == {"ours"}

@@ -1,6 +1,8 @@
 """Planning: pure, no network. Matching, updates, creates, references, deprovision, memberships, safety."""
 import pytest
 
+from fakegraph import FakeGraph
+
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.azure_ad import AzureAdConnector
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 from ansible_collections.idsync.entra.plugins.module_utils.sync.config import (
@@ -9,7 +11,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.sync.config import (
 from ansible_collections.idsync.entra.plugins.module_utils.sync.plan import Pending, Planner
 from ansible_collections.idsync.entra.plugins.module_utils.sync.safety import check_deletion_threshold
 
-ENTRA = AzureAdConnector({"name": "contoso", "connector": "azure_ad", "settings": {}}, {})
+ENTRA = AzureAdConnector({"name": "contoso", "connector": "azure_ad", "settings": {}}, {}, graph=FakeGraph())
 CSV_HEADER = ["EmployeeID", "GivenName", "Surname", "Department", "Title", "ManagerID", "Status", "Email"]
 
 
