@@ -30,7 +30,7 @@ def main():
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
     banner("Starting the tenant emulator")
-    emulator = start_emulator(DEMO / "emulator")
+    emulator = start_emulator(DEMO / "emulator", "--auto-approve")  # device code sign-in, approved at once
     try:
         run_demo(emulator)
     finally:
@@ -59,24 +59,19 @@ def run_demo(emulator):
 
 
 def write_vars(endpoints):
+    # The administrator signs in by device code (the emulator approves it), so no secret is written anywhere.
     settings = {
-        "auto_configuration_tenant_id": endpoints["tenant_id"],
-        "auto_configuration_admin": {"method": "client_secret", "client_id": endpoints["admin"]["client_id"],
-                                     "client_secret": endpoints["admin"]["client_secret"]},
+        "auto_configuration_admin": {"method": "device_code"},
         "auto_configuration_authority_host": endpoints["authority_host"],
         "auto_configuration_graph_endpoint": endpoints["graph_endpoint"],
         "auto_configuration_ca_path": endpoints["ca_path"],
-        "auto_configuration_connection_name": "contoso",
         "auto_configuration_store": str(DEMO / "store.db"),
-        "auto_configuration_certificate_path": str(DEMO / "certs" / "contoso.crt"),
-        "auto_configuration_private_key_path": str(DEMO / "certs" / "contoso.key"),
+        "auto_configuration_certificate_path": str(DEMO / "certs" / "entra.crt"),
+        "auto_configuration_private_key_path": str(DEMO / "certs" / "entra.key"),
         "hr_store": str(DEMO / "store.db"),
-        "hr_entra_connection": "contoso",
-        "hr_user_domain": endpoints["tenant_domain"],
     }
     path = DEMO / "vars.yml"
     path.write_text(yaml.safe_dump(settings))
-    path.chmod(0o600)  # holds the emulator admin's client secret
     return path
 
 

@@ -101,6 +101,22 @@ def validate_guid(value, option):
     return text.lower()
 
 
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+def validate_tenant(value):
+    """The Directory (tenant) ID lower-cased, or a verified domain lower-cased; ConfigError otherwise."""
+    text = "" if value is None else str(value).strip()
+    if _GUID_RE.match(text.strip("{}")):
+        return text.strip("{}").lower()
+    if _DOMAIN_RE.match(text):
+        return text.lower()
+    raise ConfigError(
+        "tenant_id '%s' is neither a GUID nor a domain: pass the Directory (tenant) ID as the Azure portal shows it "
+        "(e.g. 00000000-0000-0000-0000-000000000000) or a verified domain (e.g. contoso.onmicrosoft.com)." % value,
+        option="tenant_id", details={"value": str(value)})
+
+
 def missing_permissions(required, granted):
     """The required permissions that neither ``granted`` nor a broader granted permission covers."""
     have = set(granted or [])
@@ -133,19 +149,19 @@ def open_store(path, check_mode=False):
 
 def _validate_azure_ad(params):
     """Validate the azure_ad options and return the settings to store (all paths absolute)."""
-    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, http
+    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, transport
 
     missing = [o for o in ("tenant_id", "application_id", "certificate_path") if not params.get(o)]
     if missing:
         raise ConfigError("An %s connection needs %s." % (params.get("connector") or "azure_ad", ", ".join(missing)),
                           option=missing[0])
-    tenant_id = validate_guid(params["tenant_id"], "tenant_id")
+    tenant_id = validate_tenant(params["tenant_id"])
     application_id = validate_guid(params["application_id"], "application_id")
     environment = params.get("tenant_environment") or "azure_global"
     # URL overrides and tenant environment: same validation the client applies.
     clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"),
                              params.get("exchange_endpoint"))
-    ca_path = http.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
+    ca_path = transport.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
 
     wanted = params.get("certificate_thumbprint")
     if wanted:
@@ -353,13 +369,13 @@ def graph_client_for(record, overrides=None, session=None):
     ``overrides`` (auth option names) win over the record, e.g. ``{"private_key_passphrase": ...}`` for an encrypted
     key, or endpoint overrides for a test.
     """
-    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, http
+    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, transport
 
     params = auth_params(record, overrides)
     endpoints = clouds.resolve_endpoints(params["tenant_environment"], params["tenant_id"],
                                          authority_host=params.get("authority_host"),
                                          graph_endpoint=params.get("graph_endpoint"))
-    session = session or http.build_session(params.get("ca_path"))
+    session = session or transport.build_session(params.get("ca_path"))
     credential = credentials.build_credential(params, endpoints, session)
     return graph.GraphClient(endpoints, credential, session)
 
@@ -413,17 +429,25 @@ def test_connection(client, required_permissions, expected_tenant_id=None):
                 "id": org.get("id"),
                 "display_name": org.get("displayName"),
                 "default_domain": next((d.get("name") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), None),
+                "verified_domains": sorted(d.get("name") for d in org.get("verifiedDomains") or [] if d.get("name")),
             }
         else:
             problems.append("GET /organization returned no organization")
     except IdsyncError as exc:
-        problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
+        # Without consent the read is refused too; the missing permission alone says what to do.
+        if not (result["missing_permissions"] and getattr(exc, "status", None) == 403):
+            problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
         result["error_details"] = exc.to_result()
     tid = claims.get("tid")
+    org = result["organization"] or {}
     if expected_tenant_id and _GUID_RE.match(str(expected_tenant_id)):
-        org_id = (result["organization"] or {}).get("id") or tid
+        org_id = org.get("id") or tid
         if org_id and org_id.lower() != str(expected_tenant_id).lower():
             problems.append("the token is for tenant %s, not the configured tenant %s" % (org_id, expected_tenant_id))
+    elif expected_tenant_id and org.get("verified_domains") is not None:
+        if str(expected_tenant_id).lower() not in [d.lower() for d in org["verified_domains"]]:
+            problems.append("the token is for tenant %s, whose verified domains do not include %s"
+                            % (org.get("id") or tid, expected_tenant_id))
     if problems:
         text = "; ".join(problems)
         result["error"] = text[0].upper() + text[1:] + "."

@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError, scrub
 from ansible_collections.idsync.entra.plugins.module_utils.graph import RetryPolicy, parse_retry_after
-from ansible_collections.idsync.entra.plugins.module_utils.http import _before_send, describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
 
 # The system mailbox ExchangeOnlineManagement anchors app-only requests on (ScubaGear, CIPP).
 ANCHOR_MAILBOX = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@%s"

@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, TransportError
-from ansible_collections.idsync.entra.plugins.module_utils.http import _before_send, describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
 
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"])
 READ_METHODS = frozenset(["GET", "HEAD", "OPTIONS"])

@@ -47,7 +47,9 @@ options:
     choices: [active_directory, azure_ad, csv, ldap, microsoft_365]
   tenant_id:
     description:
-      - Directory (tenant) ID, a GUID. V(azure_ad) and V(microsoft_365) only; required for them.
+      - The tenant, as its Directory (tenant) ID GUID or one of its verified domains (for example
+        V(contoso.onmicrosoft.com)). V(azure_ad) and V(microsoft_365) only; required for them.
+      - With O(test=true), the test checks that the token is for this tenant (for a domain, that the tenant verified it).
     type: str
   application_id:
     description:

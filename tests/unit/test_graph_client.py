@@ -14,7 +14,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigE
 from ansible_collections.idsync.entra.plugins.module_utils.graph import (
     BatchResult, GraphClient, RetryPolicy, parse_retry_after,
 )
-from ansible_collections.idsync.entra.plugins.module_utils.http import build_session
+from ansible_collections.idsync.entra.plugins.module_utils.transport import build_session
 
 
 @pytest.fixture
