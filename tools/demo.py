@@ -30,7 +30,7 @@ def main():
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
     banner("Starting the tenant emulator")
-    emulator = start_emulator(DEMO / "emulator")
+    emulator = start_emulator(DEMO / "emulator", "--auto-approve")  # device code sign-in, approved at once
     try:
         run_demo(emulator)
     finally:
@@ -45,8 +45,9 @@ def run_demo(emulator):
 
     banner("Automatic configuration: certificate, app registration + admin consent, connection, test")
     playbook("auto_configure.yml", vars_file)
-    banner("Sync the HR file (300 people) into Entra ID users and department groups")
-    playbook("hr_to_entra.yml", vars_file)
+    banner("Sync the HR file (301 people, two of them called Alan Martin) into Entra ID users and department groups")
+    output = playbook("hr_to_entra.yml", vars_file)
+    show_namesakes(output, ["100001", "100300"])
 
     banner("Run both again: nothing to do")
     playbook("auto_configure.yml", vars_file, expect_changed=0)
@@ -59,24 +60,19 @@ def run_demo(emulator):
 
 
 def write_vars(endpoints):
+    # The administrator signs in by device code (the emulator approves it), so no secret is written anywhere.
     settings = {
-        "auto_configuration_tenant_id": endpoints["tenant_id"],
-        "auto_configuration_admin": {"method": "client_secret", "client_id": endpoints["admin"]["client_id"],
-                                     "client_secret": endpoints["admin"]["client_secret"]},
+        "auto_configuration_admin": {"method": "device_code"},
         "auto_configuration_authority_host": endpoints["authority_host"],
         "auto_configuration_graph_endpoint": endpoints["graph_endpoint"],
         "auto_configuration_ca_path": endpoints["ca_path"],
-        "auto_configuration_connection_name": "contoso",
         "auto_configuration_store": str(DEMO / "store.db"),
-        "auto_configuration_certificate_path": str(DEMO / "certs" / "contoso.crt"),
-        "auto_configuration_private_key_path": str(DEMO / "certs" / "contoso.key"),
+        "auto_configuration_certificate_path": str(DEMO / "certs" / "entra.crt"),
+        "auto_configuration_private_key_path": str(DEMO / "certs" / "entra.key"),
         "hr_store": str(DEMO / "store.db"),
-        "hr_entra_connection": "contoso",
-        "hr_user_domain": endpoints["tenant_domain"],
     }
     path = DEMO / "vars.yml"
     path.write_text(yaml.safe_dump(settings))
-    path.chmod(0o600)  # holds the emulator admin's client secret
     return path
 
 
@@ -101,6 +97,20 @@ def full_name(row):
     return f"{row['FirstName']} {row['LastName']} ({row['EmployeeID']})"
 
 
+def show_namesakes(output, employee_ids):
+    """The sign-in names the unique-value rule chose, read from the run report the sync wrote."""
+    found = re.search(r"report: (\S+\.html)", output)
+    if not found:
+        raise SystemExit("the sync printed no report path")
+    html = Path(found.group(1))
+    report = json.loads(html.with_suffix(".json").read_text())
+    for row in report["rows"]:
+        if row.get("source") in employee_ids and row["outcome"] == "created":
+            upn = row["changes"]["userPrincipalName"]["after"]
+            print(f"  {row['source']} {row['changes']['displayName']['after']:12} -> {upn}")
+    print(f"  run report: {html}  (open it in a browser: filter by outcome, search)")
+
+
 def playbook(name, vars_file, *extra, expect_changed=None):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_NOCOLOR="1",
                PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -116,6 +126,7 @@ def playbook(name, vars_file, *extra, expect_changed=None):
     changed = int(re.search(r"changed=(\d+)", result.stdout.split("PLAY RECAP")[-1]).group(1))
     if expect_changed is not None and changed != expect_changed:
         raise SystemExit(f"expected changed={expect_changed} from {name}, got changed={changed}")
+    return result.stdout
 
 
 def show(output):

@@ -41,7 +41,8 @@ options:
     type: str
   certificate_path:
     description:
-      - Path on the managed node to the certificate registered on the application (Certificates & secrets),
+      - Path on the managed node (the host the task runs on, usually C(localhost), which is the controller) to the
+        certificate registered on the application (Certificates & secrets),
         used to sign the client assertion. This is the recommended credential.
       - A PEM file holding the certificate and its private key, a PEM certificate with the key in
         O(private_key_path), or a PFX/PKCS#12 file (C(.pfx), C(.p12)).
@@ -141,12 +142,13 @@ options:
       - It wins over E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE). TLS verification cannot be turned off.
     type: path
 requirements:
-  - python >= 3.8
+  - python >= 3.9
   - msal >= 1.28 (not needed with O(access_token))
   - requests >= 2.31
   - cryptography >= 42 (for O(certificate_path))
 notes:
   - All options above can be set once for a play with C(module_defaults) and the action group
-    C(group/idsync.entra.graph).
+    C(group/idsync.entra.graph) (the modules that take them). C(group/idsync.entra.all) holds every module of the
+    collection; use it for O(store), which every module accepts.
   - Messages never contain the client secret, the token, the private key or its passphrase.
 """

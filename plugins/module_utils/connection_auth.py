@@ -124,12 +124,12 @@ def graph_client_for(record, overrides=None, session=None):
     ``overrides`` (auth option names) win over the record, e.g. ``{"private_key_passphrase": ...}`` for an encrypted
     key, or endpoint overrides for a test.
     """
-    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, http
+    from ansible_collections.idsync.entra.plugins.module_utils import clouds, credentials, graph, transport
 
     params = auth_params(record, overrides)
     endpoints = clouds.resolve_endpoints(params["tenant_environment"], params["tenant_id"],
                                          authority_host=params.get("authority_host"),
                                          graph_endpoint=params.get("graph_endpoint"))
-    session = session or http.build_session(params.get("ca_path"))
+    session = session or transport.build_session(params.get("ca_path"))
     credential = credentials.build_credential(params, endpoints, session)
     return graph.GraphClient(endpoints, credential, session)

@@ -31,7 +31,8 @@ from ansible_collections.idsync.entra.plugins.module_utils.store import (
     store_exists,
 )
 
-CONNECTORS = ("azure_ad", "csv", "microsoft_365")
+CONNECTORS = ("active_directory", "azure_ad", "csv", "ldap", "microsoft_365")
+LDAP_CONNECTORS = ("active_directory", "ldap")
 
 TENANT_ENVIRONMENTS = ("azure_global", "azure_gcc", "azure_gcc_high", "azure_dod", "azure_china")
 
@@ -41,6 +42,8 @@ DEFAULT_REQUIRED_PERMISSIONS = {
     "csv": [],
     # Office 365 Exchange Online application permission; the Exchange role is checked by the test's cmdlet.
     "microsoft_365": ["Exchange.ManageAsApp"],
+    "active_directory": [],
+    "ldap": [],
 }
 
 # A required permission is also satisfied by any of these broader ones.
@@ -67,6 +70,8 @@ AZURE_AD_SETTINGS = (
 _OWNERSHIP_RE = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
 EXCHANGE_SETTINGS = ("exchange_endpoint",)
 CSV_SETTINGS = ("path", "delimiter", "encoding", "key", "multi_value_separator", "multiline", "max_field_length")
+LDAP_SETTINGS = ("servers", "tls", "validate_certs", "bind_dn", "base_dn", "search", "create_ous", "page_size",
+                 "timeout")
 
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -102,6 +107,22 @@ def validate_guid(value, option):
     return text.lower()
 
 
+_DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+
+
+def validate_tenant(value):
+    """The Directory (tenant) ID lower-cased, or a verified domain lower-cased; ConfigError otherwise."""
+    text = "" if value is None else str(value).strip()
+    if _GUID_RE.match(text.strip("{}")):
+        return text.strip("{}").lower()
+    if _DOMAIN_RE.match(text):
+        return text.lower()
+    raise ConfigError(
+        "tenant_id '%s' is neither a GUID nor a domain: pass the Directory (tenant) ID as the Azure portal shows it "
+        "(e.g. 00000000-0000-0000-0000-000000000000) or a verified domain (e.g. contoso.onmicrosoft.com)." % value,
+        option="tenant_id", details={"value": str(value)})
+
+
 def missing_permissions(required, granted):
     """The required permissions that neither ``granted`` nor a broader granted permission covers."""
     have = set(granted or [])
@@ -134,7 +155,7 @@ def open_store(path, check_mode=False):
 
 def _validate_azure_ad(params):
     """Validate the azure_ad options and return the settings to store (all paths absolute)."""
-    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, http
+    from ansible_collections.idsync.entra.plugins.module_utils import certs, clouds, transport
 
     auth = params.get("auth_method") or "certificate"
     needed = {"certificate": ("tenant_id", "application_id"), "workload_identity": ("tenant_id", "application_id"),
@@ -145,14 +166,14 @@ def _validate_azure_ad(params):
     if missing:
         raise ConfigError("An %s connection needs %s." % (params.get("connector") or "azure_ad", ", ".join(missing)),
                           option=missing[0])
-    tenant_id = validate_guid(params["tenant_id"], "tenant_id")
+    tenant_id = validate_tenant(params["tenant_id"])
     application_id = validate_guid(params["application_id"], "application_id") if params.get("application_id") \
         else None
     environment = params.get("tenant_environment") or "azure_global"
     # URL overrides and tenant environment: same validation the client applies.
     clouds.resolve_endpoints(environment, tenant_id, params.get("authority_host"), params.get("graph_endpoint"),
                              params.get("exchange_endpoint"))
-    ca_path = http.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
+    ca_path = transport.check_ca_path(params.get("ca_path")) if params.get("ca_path") else None
     ownership = params.get("ownership_attribute")
     if ownership and not _OWNERSHIP_RE.match(ownership):
         raise ConfigError("ownership_attribute '%s' is not a directory extension name (extension_<appId without dashes>"
@@ -294,15 +315,20 @@ def _validate_csv(params):
 
 
 def _reject_foreign_options(params, connector):
+    azure = AZURE_AD_SETTINGS + ("private_key_passphrase",)
+    ldap = LDAP_SETTINGS + ("bind_password",)
     if connector == "azure_ad":
-        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS
+        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS + ldap
     elif connector == "microsoft_365":
-        foreign = CSV_SETTINGS
+        foreign = CSV_SETTINGS + ldap
+    elif connector == "csv":
+        foreign = azure + EXCHANGE_SETTINGS + ldap
     else:
-        foreign = AZURE_AD_SETTINGS + EXCHANGE_SETTINGS + ("private_key_passphrase",)
-    # Options with a default (delimiter, encoding, multi_value_separator) only count when set to something else.
+        foreign = CSV_SETTINGS + EXCHANGE_SETTINGS + tuple(o for o in azure if o != "ca_path")
+    # Options with a default only count when set to something else.
     defaults = {"delimiter": ",", "encoding": "utf-8", "multi_value_separator": ";", "tenant_environment": "azure_global",
-                "multiline": False, "max_field_length": DEFAULT_MAX_FIELD_LENGTH}
+                "multiline": False, "max_field_length": DEFAULT_MAX_FIELD_LENGTH,
+                "tls": "ldaps", "validate_certs": True, "create_ous": False, "page_size": 500, "timeout": 10}
     given = [o for o in foreign if params.get(o) not in (None, [], defaults.get(o, object()))]
     if given:
         raise ConfigError("%s do%s not apply to a %s connection." % (", ".join(given), "es" if len(given) == 1 else "",
@@ -318,6 +344,9 @@ def build_settings(params):
         settings = _validate_azure_ad(params)
     elif connector == "csv":
         settings = _validate_csv(params)
+    elif connector in LDAP_CONNECTORS:
+        from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.settings import validate_settings
+        settings = validate_settings(params, connector)
     else:
         raise ConfigError("connector must be one of %s, got '%s'." % (", ".join(CONNECTORS), connector), option="connector")
     forbidden = find_forbidden_keys(settings)
@@ -377,17 +406,25 @@ def test_connection(client, required_permissions, expected_tenant_id=None):
                 "id": org.get("id"),
                 "display_name": org.get("displayName"),
                 "default_domain": next((d.get("name") for d in org.get("verifiedDomains") or [] if d.get("isDefault")), None),
+                "verified_domains": sorted(d.get("name") for d in org.get("verifiedDomains") or [] if d.get("name")),
             }
         else:
             problems.append("GET /organization returned no organization")
     except IdsyncError as exc:
-        problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
+        # Without consent the read is refused too; the missing permission alone says what to do.
+        if not (result["missing_permissions"] and getattr(exc, "status", None) == 403):
+            problems.append("GET /organization failed: %s" % exc.msg.rstrip("."))
         result["error_details"] = exc.to_result()
     tid = claims.get("tid")
+    org = result["organization"] or {}
     if expected_tenant_id and _GUID_RE.match(str(expected_tenant_id)):
-        org_id = (result["organization"] or {}).get("id") or tid
+        org_id = org.get("id") or tid
         if org_id and org_id.lower() != str(expected_tenant_id).lower():
             problems.append("the token is for tenant %s, not the configured tenant %s" % (org_id, expected_tenant_id))
+    elif expected_tenant_id and org.get("verified_domains") is not None:
+        if str(expected_tenant_id).lower() not in [d.lower() for d in org["verified_domains"]]:
+            problems.append("the token is for tenant %s, whose verified domains do not include %s"
+                            % (org.get("id") or tid, expected_tenant_id))
     if problems:
         text = "; ".join(problems)
         result["error"] = text[0].upper() + text[1:] + "."
@@ -427,6 +464,9 @@ def test_record(record, required_permissions=None, overrides=None):
     if connector == "microsoft_365":
         from ansible_collections.idsync.entra.plugins.module_utils.exchange_probe import test_exchange
         return test_exchange(record, required_permissions, overrides)
+    if connector in LDAP_CONNECTORS:
+        from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.probe import test_ldap
+        return test_ldap(record, (overrides or {}).get("bind_password"))
     if required_permissions is None:
         required_permissions = DEFAULT_REQUIRED_PERMISSIONS.get(connector, [])
     try:
@@ -485,7 +525,7 @@ def ensure_connection(params, check_mode=False):
         if params.get("test"):
             required = params.get("required_permissions")
             overrides = dict((k, params.get(k)) for k in ("private_key_passphrase", "certificate_content",
-                                                          "private_key_content"))
+                                                          "private_key_content", "bind_password"))
             test = test_record(desired, required, overrides)
             result["test"] = test
             if not test["ok"]:

@@ -4,7 +4,7 @@
 
 """Credentials: certificate / client secret / ready access token / device code -> msal -> access token.
 
-msal is always handed the shared :func:`http.build_session` session as ``http_client``, so the token
+msal is always handed the shared :func:`transport.build_session` session as ``http_client``, so the token
 requests verify TLS against ``ca_path`` whatever ``REQUESTS_CA_BUNDLE`` says.
 """
 
@@ -37,7 +37,7 @@ from ansible_collections.idsync.entra.plugins.module_utils import certs
 from ansible_collections.idsync.entra.plugins.module_utils.errors import (
     AuthError, ConfigError, IdsyncError, register_secret,
 )
-from ansible_collections.idsync.entra.plugins.module_utils.http import describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import describe_transport_error
 
 # "Microsoft Graph Command Line Tools": a Microsoft first-party public client, present in every tenant.
 DEVICE_CODE_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"

@@ -11,7 +11,7 @@
 * **managed identity**: msal's ManagedIdentityClient asks the host (the instance metadata service of an Azure VM or
   AKS node, App Service's identity endpoint, Azure Arc...) for a token of the identity assigned to it.
 
-Both go through the shared session (``http.build_session``), so ``ca_path`` applies as everywhere else.
+Both go through the shared session (``transport.build_session``), so ``ca_path`` applies as everywhere else.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError, scrub
 from ansible_collections.idsync.entra.plugins.module_utils.graph import RetryPolicy, parse_retry_after
-from ansible_collections.idsync.entra.plugins.module_utils.http import _before_send, describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
 
 # The system mailbox ExchangeOnlineManagement anchors app-only requests on (ScubaGear, CIPP).
 ANCHOR_MAILBOX = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@%s"
@@ -216,7 +216,7 @@ def _parse(response):
 def exchange_client_for(record, overrides=None, session=None):
     """An ExchangeClient for a ``microsoft_365`` (or ``azure_ad``) connection record: the same app, certificate and
     tenant as the Graph client, the token scope of the cloud's Exchange Online resource."""
-    from ansible_collections.idsync.entra.plugins.module_utils import clouds, connections, credentials, http
+    from ansible_collections.idsync.entra.plugins.module_utils import clouds, connections, credentials, transport
 
     params = connections.auth_params(record, overrides)
     settings = record.get("settings") or {}
@@ -224,6 +224,6 @@ def exchange_client_for(record, overrides=None, session=None):
                                          authority_host=params.get("authority_host"),
                                          graph_endpoint=params.get("graph_endpoint"),
                                          exchange_endpoint=settings.get("exchange_endpoint"))
-    session = session or http.build_session(params.get("ca_path"))
+    session = session or transport.build_session(params.get("ca_path"))
     credential = credentials.build_credential(params, endpoints._replace(scope=endpoints.exchange_scope), session)
     return ExchangeClient(endpoints, credential, session)

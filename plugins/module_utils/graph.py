@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, TransportError
-from ansible_collections.idsync.entra.plugins.module_utils.http import _before_send, describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
 
 IDEMPOTENT_METHODS = frozenset(["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"])
 READ_METHODS = frozenset(["GET", "HEAD", "OPTIONS"])
@@ -336,7 +336,7 @@ class GraphClient(object):
         self.pacer.record(accepted, len(throttled), retry_after, scoped)
 
     def _send(self, method, path_or_url, params=None, body=None, headers=None, idempotent=False, count_write=True,
-              paced=True):
+              paced=True, retry_status=True):
         url = self._url(path_or_url, params)
         data = None
         send_headers = {"Accept": "application/json"}
@@ -387,7 +387,7 @@ class GraphClient(object):
                 continue
             if status == 429:
                 self._count("throttled")
-            if _retryable_status(status, idempotent):
+            if retry_status and _retryable_status(status, idempotent):
                 retry_after = parse_retry_after(response.headers)
                 delay = self.retry.delay(attempt, retry_after)
                 if attempt < self.retry.max_attempts and self._clock() + delay <= deadline:
@@ -513,7 +513,20 @@ class GraphClient(object):
             self._count("batches")
             try:
                 answer = self._send("POST", "$batch", body={"requests": wire}, idempotent=envelope_idempotent,
-                                    count_write=False, paced=False) or {}
+                                    count_write=False, paced=False, retry_status=not hand_back) or {}
+            except GraphError as exc:
+                if not hand_back or exc.status not in (429, 502, 503, 504):
+                    raise
+                # The envelope itself was answered 429/503 (not processed: its items wait the Retry-After while the
+                # rest flows) or 502/504 (a gateway: it may have been processed, so its items' outcome is unknown).
+                unknown = exc.status in (502, 504)
+                headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
+                for item in pending:
+                    final[item["id"]] = BatchResult(None if unknown else exc.status, headers,
+                                                    {"error": {"code": exc.code, "message": exc.message}},
+                                                    id=item["id"], method=item["method"], url=item["url"],
+                                                    unknown=unknown)
+                break
             except TransportError as exc:
                 if not hand_back:
                     raise

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.idsync.entra.plugins.module_utils import certs, credentials, http
+from ansible_collections.idsync.entra.plugins.module_utils import certs, credentials, transport
 from ansible_collections.idsync.entra.plugins.module_utils.clouds import CLOUDS, DEFAULT_ENVIRONMENT, resolve_endpoints
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError, scrub
 from ansible_collections.idsync.entra.plugins.module_utils.graph import GraphClient, RetryPolicy
@@ -162,8 +162,8 @@ class IdsyncModule(AnsibleModule):
     # -- lazily built clients -----------------------------------------------------------------------------
 
     def _check_libraries(self):
-        if not http.HAS_REQUESTS:
-            self.fail_json(msg=missing_required_lib("requests"), exception=http.REQUESTS_IMPORT_ERROR)
+        if not transport.HAS_REQUESTS:
+            self.fail_json(msg=missing_required_lib("requests"), exception=transport.REQUESTS_IMPORT_ERROR)
         try:
             method = credentials.select_auth_method(self.params)
         except ConfigError:
@@ -190,7 +190,7 @@ class IdsyncModule(AnsibleModule):
     @property
     def session(self):
         if self._session is None:
-            self._session = http.build_session(self.params.get("ca_path"))
+            self._session = transport.build_session(self.params.get("ca_path"))
         return self._session
 
     @property

@@ -36,23 +36,28 @@ DOCUMENTED_PERIOD_S = 150.0       # ... per 2 min 30 s
 DOCUMENTED_RATE = DOCUMENTED_WRITES / DOCUMENTED_PERIOD_S
 MIN_RATE = 1.0
 RECOVERY_S = 60.0                 # a minute without a 429 lets the rate climb back
-RATE_WINDOW_S = 15.0              # accepted writes counted over this window to learn the real rate
-THROTTLED_SHARE = 0.5             # a wave with at least this share answered 429 is throttling, headers or not
+MEASURE_S = 2.0                   # a lowered rate is measured over at least this long
+THROTTLED_SHARE = 0.5             # an envelope with at least this share answered 429 is throttling, headers or not,
+SHARE_SAMPLE = 10                 # ... when it held at least this many writes (a tail of 3 retries proves nothing)
 FREE_RECHECK_S = 1.0              # while no limit is known, the shared state is re-read at most once a second
 
 
 class BucketState(object):
     """The mirrored bucket: ``paced`` (a limit is known), ``rate`` (writes/s), ``tokens``, ``updated`` (epoch s),
-    ``blocked_until`` (epoch s: a Retry-After), ``last_429`` (epoch s)."""
-    __slots__ = ("paced", "rate", "tokens", "updated", "blocked_until", "last_429")
+    ``blocked_until`` (epoch s: a Retry-After), ``last_429`` (epoch s); ``accepted`` writes accepted (by every
+    process sharing the bucket) since ``since``, the last time the rate changed: what the service really takes."""
+    __slots__ = ("paced", "rate", "tokens", "updated", "blocked_until", "last_429", "accepted", "since")
 
-    def __init__(self, paced=False, rate=DOCUMENTED_RATE, tokens=0.0, updated=0.0, blocked_until=0.0, last_429=0.0):
+    def __init__(self, paced=False, rate=DOCUMENTED_RATE, tokens=0.0, updated=0.0, blocked_until=0.0, last_429=0.0,
+                 accepted=0, since=0.0):
         self.paced = paced
         self.rate = rate
         self.tokens = tokens
         self.updated = updated
         self.blocked_until = blocked_until
         self.last_429 = last_429
+        self.accepted = accepted
+        self.since = since
 
     @property
     def capacity(self):
@@ -141,8 +146,6 @@ class WritePacer(object):
         self.bucket = bucket or MemoryBucket(clock)
         self._sleep = sleep
         self._clock = clock
-        self._accepted = []               # [(time, count)] for the observed rate
-        self._lock = threading.Lock()
         self.waited_s = 0.0               # time spent waiting on the limit, for the report
 
     # -- asking ----------------------------------------------------------------------------------------------
@@ -180,36 +183,41 @@ class WritePacer(object):
     def record(self, accepted, throttled, retry_after=None, scoped=False):
         """How ``accepted + throttled`` writes were answered. A throttling signal switches pacing on (or lowers the
         rate when it was on); a quiet minute lets the rate climb back towards the documented one."""
-        now = self._clock()
-        with self._lock:
-            if accepted:
-                self._accepted.append((now, accepted))
-            self._accepted = [(t, n) for t, n in self._accepted if now - t <= RATE_WINDOW_S]
-            observed = sum(n for _t, n in self._accepted) / RATE_WINDOW_S
-        signal = throttled and (scoped or throttled >= THROTTLED_SHARE * (accepted + throttled))
-        if not signal:
-            if accepted:
-                self.bucket.update(self._recover)
-            return False
-        self.bucket.update(lambda state, now: self._throttled(state, now, retry_after, observed))
-        return True
+        total = accepted + throttled
+        signal = bool(throttled) and (scoped or (total >= SHARE_SAMPLE and throttled >= THROTTLED_SHARE * total))
+        if signal:
+            self.bucket.update(lambda state, now: self._throttled(state, now, accepted, retry_after))
+        elif accepted:
+            self.bucket.update(lambda state, now: self._accepted(state, now, accepted))
+        return signal
 
     @staticmethod
-    def _throttled(state, now, retry_after, observed):
-        if state.paced and now - state.last_429 > 1.0:
-            # Paced and still refused: the real limit is lower than ours. Follow what was accepted.
-            lowered = min(state.rate * 0.9, observed) if observed >= MIN_RATE else state.rate * 0.9
-            state.rate = max(MIN_RATE, lowered)
-        elif not state.paced:
+    def _throttled(state, now, accepted, retry_after):
+        state.accepted += accepted
+        if not state.paced:
             state.paced = True
             state.rate = DOCUMENTED_RATE
+            state.since = now
+            state.accepted = 0
+        elif now - state.since >= MEASURE_S:
+            # Paced and still refused: the real limit is lower than ours (another app's load, a smaller tenant).
+            # What every process got accepted since the rate was set is what the service takes.
+            observed = state.accepted / (now - state.since)
+            state.rate = max(MIN_RATE, min(state.rate * 0.9, observed))
+            state.since = now
+            state.accepted = 0
         state.tokens = 0.0
         state.updated = now
         state.last_429 = now
         state.blocked_until = max(state.blocked_until, now + (retry_after if retry_after is not None else 1.0))
 
     @staticmethod
-    def _recover(state, now):
-        if state.paced and state.rate < DOCUMENTED_RATE and now - state.last_429 > RECOVERY_S:
-            state.rate = min(DOCUMENTED_RATE, state.rate * 1.1)
-            state.last_429 = now - RECOVERY_S / 2          # climb in steps, not at once
+    def _accepted(state, now, accepted):
+        if not state.paced:
+            return
+        state.accepted += accepted
+        if state.rate < DOCUMENTED_RATE and now - state.last_429 > RECOVERY_S:
+            state.rate = min(DOCUMENTED_RATE, state.rate * 1.1)     # climb back in steps, never past the documented
+            state.last_429 = now - RECOVERY_S / 2
+            state.since = now
+            state.accepted = 0

@@ -91,6 +91,11 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  store:
+    description:
+      - Not used by this module. Accepted so that C(module_defaults) for the action group C(group/idsync.entra.all)
+        can set O(store) once for a play that also ensures a certificate.
+    type: path
 attributes:
   check_mode:
     support: full
@@ -235,6 +240,7 @@ def main():
             pfx_path=dict(type="path"),
             force=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            store=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -44,10 +44,12 @@ options:
       - Type of the connected system.
       - Required when O(state=present).
     type: str
-    choices: [azure_ad, csv, microsoft_365]
+    choices: [active_directory, azure_ad, csv, ldap, microsoft_365]
   tenant_id:
     description:
-      - Directory (tenant) ID, a GUID. V(azure_ad) and V(microsoft_365) only; required for them.
+      - The tenant, as its Directory (tenant) ID GUID or one of its verified domains (for example
+        V(contoso.onmicrosoft.com)). V(azure_ad) and V(microsoft_365) only; required for them.
+      - With O(test=true), the test checks that the token is for this tenant (for a domain, that the tenant verified it).
     type: str
   application_id:
     description:
@@ -135,7 +137,64 @@ options:
     description:
       - PEM file or directory of CA certificates to verify the authority and Graph TLS certificates with.
         Wins over E(REQUESTS_CA_BUNDLE).
+      - V(active_directory) and V(ldap) - the CA certificates the directory server's certificate is checked against.
     type: path
+  servers:
+    description:
+      - V(active_directory) and V(ldap) only, required for them. Domain controllers or LDAP servers, tried in order
+        until one answers - host names, V(host:port), or V(ldaps://host) / V(ldap://host) URIs.
+    type: list
+    elements: str
+  tls:
+    description:
+      - V(active_directory) and V(ldap) only. V(ldaps) (port 636), V(starttls) (port 389, RFC 4513), or V(none) for
+        plain LDAP, which must be chosen explicitly; the server certificate is validated unless O(validate_certs=false).
+    type: str
+    choices: [ldaps, starttls, none]
+    default: ldaps
+  validate_certs:
+    description:
+      - V(active_directory) and V(ldap) only. Check the server certificate against O(ca_path) (or the system CAs) and
+        its host name.
+    type: bool
+    default: true
+  bind_dn:
+    description:
+      - V(active_directory) and V(ldap) only, required for them. The account to bind as - a DN, or for Active Directory
+        also a user principal name such as V(svc-idsync@contoso.com).
+    type: str
+  bind_password:
+    description:
+      - Password of O(bind_dn), used only by O(test=true). Never stored - a workflow gets it each run through
+        C(connection_secrets) of M(idsync.entra.sync).
+    type: str
+  base_dn:
+    description:
+      - V(active_directory) and V(ldap) only, required for them. The subtree the connection works in, for example
+        V(DC=contoso,DC=com); the default search base of every object type.
+    type: str
+  search:
+    description:
+      - "V(active_directory) and V(ldap) only. Per object type (V(user), V(group), V(organizational_unit)) a C(base)
+        DN, a C(scope) (V(base), V(one), V(subtree); default V(subtree)) and an LDAP C(filter) added to the object
+        class filter, for example C({user: {base: 'OU=People,DC=contoso,DC=com', filter: '(employeeID=*)'}})."
+    type: dict
+  create_ous:
+    description:
+      - V(active_directory) and V(ldap) only. Create the organizational units a C(dn) rule names when they do not
+        exist (creating or moving an object there); otherwise such an object fails with a sentence naming the OU.
+    type: bool
+    default: false
+  page_size:
+    description:
+      - V(active_directory) and V(ldap) only. Entries per page of a search (paged results control, RFC 2696).
+    type: int
+    default: 500
+  timeout:
+    description:
+      - V(active_directory) and V(ldap) only. Seconds to wait for a server to answer a connection.
+    type: int
+    default: 10
   path:
     description:
       - V(csv) only, required for it. The CSV file.
@@ -198,7 +257,9 @@ options:
       - For V(azure_ad) - get a token with the certificate, read
         C(GET /organization), and check the token's granted permissions cover O(required_permissions), naming each
         missing one. For V(csv) - the file exists, can be read with O(encoding), and its header names the O(key)
-        columns.
+        columns. For V(active_directory) and V(ldap) - connect (TLS), bind with O(bind_password), read the rootDSE,
+        and check that O(base_dn) and every search base exist; a failure names what is wrong (TLS, credentials,
+        base DN not found).
       - Runs in check mode too (it only reads).
     type: bool
     default: false
@@ -221,6 +282,7 @@ attributes:
 requirements:
   - cryptography >= 42 (azure_ad)
   - msal >= 1.28 and requests (azure_ad with O(test=true))
+  - ldap3 >= 2.9 (active_directory, ldap)
 notes:
   - The store lives on the host that runs the module (the managed node); run the workflows there.
 seealso:
@@ -251,6 +313,22 @@ EXAMPLES = r"""
     encoding: utf-8-sig
     key: [employeeId]
     multi_value_separator: "|"
+
+- name: An Active Directory domain, tested with the bind password from the vault (never stored)
+  idsync.entra.connection:
+    name: corp-ad
+    connector: active_directory
+    servers: [dc1.corp.example.com, dc2.corp.example.com]
+    tls: ldaps
+    ca_path: /etc/idsync/corp-root-ca.pem
+    bind_dn: svc-idsync@corp.example.com
+    bind_password: "{{ vault_ad_bind_password }}"
+    base_dn: DC=corp,DC=example,DC=com
+    search:
+      user: {base: "OU=People,DC=corp,DC=example,DC=com"}
+      group: {base: "OU=Groups,DC=corp,DC=example,DC=com"}
+    create_ous: true
+    test: true
 
 - name: Remove a connection
   idsync.entra.connection:
@@ -314,6 +392,19 @@ test:
       type: list
       elements: str
       sample: []
+    server:
+      description: The directory server that answered (V(active_directory), V(ldap)).
+      type: str
+      sample: ldaps://dc1.corp.example.com:636
+    vendor:
+      description: The server's vendorName from its rootDSE, or Active Directory (V(active_directory), V(ldap)).
+      type: str
+      sample: Active Directory
+    naming_contexts:
+      description: The naming contexts in the server's rootDSE (V(active_directory), V(ldap)).
+      type: list
+      elements: str
+      sample: [DC=corp,DC=example,DC=com]
     columns:
       description: Header of the CSV file (V(csv)).
       type: list
@@ -361,6 +452,16 @@ def main():
             private_key_content=dict(type="str", no_log=True),
             client_assertion_file=dict(type="path"),
             ca_path=dict(type="path"),
+            servers=dict(type="list", elements="str"),
+            tls=dict(type="str", choices=["ldaps", "starttls", "none"], default="ldaps"),
+            validate_certs=dict(type="bool", default=True),
+            bind_dn=dict(type="str"),
+            bind_password=dict(type="str", no_log=True),
+            base_dn=dict(type="str"),
+            search=dict(type="dict"),
+            create_ous=dict(type="bool", default=False),
+            page_size=dict(type="int", default=500),
+            timeout=dict(type="int", default=10),
             path=dict(type="path"),
             delimiter=dict(type="str", default=","),
             encoding=dict(type="str", choices=["utf-8", "utf-8-sig"], default="utf-8"),

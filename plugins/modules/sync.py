@@ -105,7 +105,8 @@ options:
         type: str
       object_type:
         description:
-          - The connector's object type, V(row) for V(csv), V(user) or V(group) for V(azure_ad).
+          - The connector's object type, V(row) for V(csv), V(user) or V(group) for V(azure_ad), V(user), V(group)
+            or V(organizational_unit) for V(active_directory) and V(ldap).
         type: str
         required: true
       scope:
@@ -116,6 +117,8 @@ options:
       filter:
         description:
           - For an V(azure_ad) source read in full, an OData C($filter) applied by Microsoft Graph.
+          - For an V(active_directory) or V(ldap) source, an LDAP filter (RFC 4515) added to the connection's search,
+            for example V((!(sAMAccountName=svc-*\))); it works with O(delta) too.
         type: str
       multi_valued:
         description:
@@ -134,29 +137,25 @@ options:
         description: Name of a connection in the store. Exactly one of O(target.connection) and O(target.connector).
         type: str
       connector:
-        description:
-          - Instead of O(target.connection), a V(csv) file given inline with O(target.path) and O(target.key) (and
-            optionally O(target.delimiter), O(target.encoding), O(target.multi_value_separator)), validated as
-            M(idsync.entra.connection) validates them and never saved. Check mode then plans from exactly the file
-            the real run reads.
+        description: A V(csv) file given inline, as for O(source.connector).
         type: str
         choices: [csv]
       path:
-        description: With O(target.connector=csv), the CSV file.
+        description: Inline V(csv) only, as O(source.path).
         type: path
       key:
-        description: With O(target.connector=csv), the column(s) that identify a row.
+        description: Inline V(csv) only, as O(source.key).
         type: list
         elements: str
       delimiter:
-        description: With O(target.connector=csv), the field delimiter (default V(,)).
+        description: Inline V(csv) only, as O(source.delimiter).
         type: str
       encoding:
-        description: With O(target.connector=csv), the text encoding (default V(utf-8)).
+        description: Inline V(csv) only, as O(source.encoding).
         type: str
         choices: [utf-8, utf-8-sig]
       multi_value_separator:
-        description: With O(target.connector=csv), the separator between values in one field (default V(;)).
+        description: Inline V(csv) only, as O(source.multi_value_separator).
         type: str
       object_type:
         description: The connector's object type.
@@ -204,7 +203,23 @@ options:
         type: dict
         suboptions:
           attributes:
-            description: Target attribute -> rule, the initial attribute population.
+            description:
+              - Target attribute -> rule, the initial attribute population.
+              - "B(Unique values.) C({unique: [candidate, candidate, ...]}) gives the first candidate rule whose value
+                is free in the target and not chosen for another object in the same run; when every candidate is taken,
+                the first gets a counter: V(john.smith2@contoso.com) (before the C(@) for C(local@domain) values, else
+                at the end), cut so it still fits the attribute's length limit. A candidate the target would refuse
+                (for example an empty alias from a name with no Latin letters) is skipped, so a last candidate such as
+                V(<< 'e' ~ EmployeeID >>@contoso.com) always works. Entra compares userPrincipalName, mail and
+                mailNickname case-insensitively, and a userPrincipalName or mail also against every user's and
+                group's C(proxyAddresses). The choice costs no request per person (it uses what the run read), is
+                deterministic (same input, same names) and create-only: a name once given is never changed."
+              - "B(Values computed for the same object.) An expression may read C(target.<attribute>), the value
+                computed for another attribute of the same step, for example
+                C(mailNickname: \"<< target.userPrincipalName.split('@')[0] >>\"). A cycle is a configuration error."
+              - A value Microsoft Graph would refuse (a documented length, the characters of a mail nickname or a
+                sign-in name, a userPrincipalName domain that is not verified in the tenant, a usageLocation that is not
+                an ISO 3166 code) fails that object in the plan, naming the attribute, the rule and the limit.
             type: dict
             required: true
           password:
@@ -305,11 +320,11 @@ options:
     default: false
   deletion_threshold:
     description:
-      - Stop the run before any change when it would deprovision more objects than this, a number (V(500), the
+      - "Stop the run before any change when it would deprovision more objects than this, a number (V(500), the
         Microsoft Entra Connect default), a percentage of the objects the workflow manages (V(10%), rounded up),
-        or both as C({count: 500, percent: 10}) (the smaller binds).
+        or both as C({count: 500, percent: 10}) (the smaller binds)."
       - By default the smaller of 500 objects and 10% of the managed objects, so a small tenant is protected too
-        (300 managed users: at most 30 deprovisions in one run).
+        (with 300 managed users, at most 30 deprovisions in one run).
     type: raw
   source_shrink_guard:
     description:
@@ -336,12 +351,15 @@ options:
     description:
       - Secrets the store never keeps, per connection name, for example a C(client_secret) for a connection saved
         with client secret authentication, or the C(private_key_passphrase) of an encrypted key. Keys are auth option
-        names (C(client_secret), C(private_key_passphrase), C(access_token)); see the examples.
+        names (C(client_secret), C(private_key_passphrase), C(access_token)); for an V(active_directory) or V(ldap)
+        connection C(bind_password), the password of its bind DN; see the examples.
     type: dict
   plan_limit:
     description:
-      - Return at most this many entries per list of RV(plan) (the summary still counts everything).
-      - Default is the whole plan in check mode, and the first 1000 entries of each list when the run is applied.
+      - Return at most this many entries of RV(plan) in all, each member of a membership list counting as one, so the
+        task output stays small whatever the size of the run (the summary still counts everything, and the run
+        report holds the whole plan).
+      - Default 100, or 1000 with C(-v). RV(errors) likewise holds the first 20 failed objects (200 with C(-v)).
     type: int
 attributes:
   check_mode:
@@ -518,6 +536,14 @@ run_id:
   description: Id of the run in the run history (not in check mode).
   returned: when the run was applied
   type: int
+report:
+  description:
+    - The run report written beside the store (check mode included), C(<store dir>/reports/<workflow>/run-<id>) or
+      C(plan-<time>), as JSON and as a self-contained HTML page with every created, updated, deprovisioned and failed
+      object, searchable and filterable by outcome. No secrets, no passwords; the newest 100 per workflow are kept.
+  returned: always, unless the report could not be written (a note says why)
+  type: dict
+  sample: {"json": "/home/me/.idsync/reports/hr_to_entra/run-12.json", "html": "/home/me/.idsync/reports/hr_to_entra/run-12.html"}
 """
 
 from ansible.module_utils.basic import missing_required_lib

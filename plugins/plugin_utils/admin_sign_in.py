@@ -32,7 +32,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncE
 
 try:
     from ansible_collections.idsync.entra.plugins.module_utils import credentials
-    from ansible_collections.idsync.entra.plugins.module_utils.http import build_session
+    from ansible_collections.idsync.entra.plugins.module_utils.transport import build_session
     IMPORT_ERROR = None
 except ImportError as exc:  # pragma: no cover - msal/requests missing on the controller
     credentials = None

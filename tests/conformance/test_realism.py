@@ -84,7 +84,7 @@ def test_graph_token_never_opens_the_admin_api(entra):
 def test_settings_round_trip_and_validation(entra, emulator):
     defaults = emulator.admin("GET", "settings")
     assert defaults == {"latency_ms": 0, "throttling": True, "replication_delay_ms": 0, "delta_token_ttl_s": None,
-                        "device_code_ttl_s": 900}
+                        "device_code_ttl_s": 900, "app_write_quota": 3000, "app_write_period_s": 150}
     changed = emulator.admin("PUT", "settings", {"latency_ms": 5, "throttling": False, "replication_delay_ms": 250,
                                                  "delta_token_ttl_s": 60})
     assert changed["latency_ms"] == 5 and changed["throttling"] is False and changed["delta_token_ttl_s"] == 60
@@ -352,3 +352,16 @@ def test_settings_validation():
     assert settings.updated({"latency_ms": 10}).latency_ms == 10
     with pytest.raises(ValueError):
         settings.updated({"latency_ms": True})
+
+
+def test_a_lower_app_write_quota_is_enforced_and_validated(emulator):
+    from realism import Realism, Settings
+    now = [0.0]
+    realism = Realism(Settings(app_write_quota=30), "tenant", lambda: 10, clock=lambda: now[0])
+    claims = {"appid": "app"}
+    admitted = sum(1 for _ in range(40) if realism._throttle(claims, "POST", "/v1.0/users", {}) is None)
+    assert admitted == 30                                    # the bucket holds the lower quota
+    now[0] += 10.0                                           # 30 per 150 s = 0.2/s: two more after 10 s
+    assert sum(1 for _ in range(5) if realism._throttle(claims, "POST", "/v1.0/users", {}) is None) == 2
+    with pytest.raises(ValueError):
+        Settings().updated({"app_write_quota": 0})

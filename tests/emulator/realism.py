@@ -81,6 +81,10 @@ class Settings:
     replication_delay_ms: int = 0
     delta_token_ttl_s: int | None = None  # None: the directory's default
     device_code_ttl_s: int = 900  # v2-oauth2-device-code: expires_in 900
+    # Writes per app per 150 s. Learn documents 3,000; a lower value models an app whose budget other load (another
+    # tool on the same registration) already eats, so a client must follow the limit it meets, not the documented one.
+    app_write_quota: int = APP_WRITE_QUOTA
+    app_write_period_s: int = APP_WRITE_PERIOD_S
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,6 +107,9 @@ def _checked_setting(key: str, value):
         return value
     if key == "delta_token_ttl_s" and value is None:
         return None
+    if key in ("app_write_quota", "app_write_period_s") and (isinstance(value, bool) or not isinstance(value, int)
+                                                              or value < 1):
+        raise ValueError(f"'{key}' must be a positive integer")
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"'{key}' must be a non-negative integer")
     return value
@@ -188,7 +195,7 @@ class TokenBucket:
         self.updated = now
 
     def resize(self, capacity: float, period_s: float) -> None:
-        if capacity != self.capacity:
+        if capacity != self.capacity or capacity / period_s != self.rate:
             self.capacity, self.rate = capacity, capacity / period_s
             self.tokens = min(self.tokens, capacity)
 
@@ -217,12 +224,13 @@ class Throttle:
             self._tenant_writes = TokenBucket(TENANT_WRITE_QUOTA, TENANT_WRITE_PERIOD_S, self._clock())
             self._ru_quota, self._size_checked_at = None, -math.inf
 
-    def admit(self, app_id: str, ru: int, writes: int) -> Rejection | None:
+    def admit(self, app_id: str, ru: int, writes: int, write_quota: int = APP_WRITE_QUOTA,
+              write_period_s: int = APP_WRITE_PERIOD_S) -> Rejection | None:
         """Take `ru` resource units and `writes` writes for `app_id`, or say why and for how long it must wait."""
         quota = self._tenant_ru_quota()  # before taking our lock: counting users takes the directory's lock
         with self._lock:
             now = self._clock()
-            buckets = self._buckets(app_id, now, quota, ru, writes)
+            buckets = self._buckets(app_id, now, quota, ru, writes, write_quota, write_period_s)
             waits = [(bucket.wait_for(amount), scope) for bucket, amount, scope in buckets]
             longest, scope = max(waits, key=lambda wait: wait[0])
             if longest > 0:
@@ -231,7 +239,8 @@ class Throttle:
                 bucket.tokens -= amount
         return None
 
-    def _buckets(self, app_id: str, now: float, quota: int, ru: int, writes: int) -> list:
+    def _buckets(self, app_id: str, now: float, quota: int, ru: int, writes: int,
+                 write_quota: int = APP_WRITE_QUOTA, write_period_s: int = APP_WRITE_PERIOD_S) -> list:
         """(bucket, amount to take, x-ms-throttle-scope prefix) of every limit this request counts against."""
         ru_bucket = self._app_ru.get(app_id)
         if ru_bucket is None:
@@ -242,8 +251,9 @@ class Throttle:
         if writes:
             write_bucket = self._app_writes.get(app_id)
             if write_bucket is None:
-                write_bucket = self._app_writes[app_id] = TokenBucket(APP_WRITE_QUOTA, APP_WRITE_PERIOD_S, now)
+                write_bucket = self._app_writes[app_id] = TokenBucket(write_quota, write_period_s, now)
             write_bucket.refill(now)
+            write_bucket.resize(write_quota, write_period_s)
             self._tenant_writes.refill(now)
             buckets += [(write_bucket, writes, "Tenant_Application/Write"), (self._tenant_writes, writes, "Tenant/Write")]
         return buckets
@@ -394,7 +404,8 @@ class Realism:
         if not self.settings.throttling:
             return None
         ru, writes = request_cost(method, path, query)
-        rejection = self.throttle.admit(str(claims.get("appid", "")), ru, writes)
+        rejection = self.throttle.admit(str(claims.get("appid", "")), ru, writes, self.settings.app_write_quota,
+                                        self.settings.app_write_period_s)
         if rejection is not None:
             self.stats.throttled()
         return rejection

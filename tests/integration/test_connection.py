@@ -200,7 +200,7 @@ def test_bad_input_is_a_clear_error_and_store_unchanged(tmp_path, pair, store_pa
     missing_key = str(tmp_path / "nope.key")
     cases = [
         ("bad tenant", {"tenant_id": "not-a-guid"},
-         "tenant_id 'not-a-guid' is not a GUID: pass the Directory (tenant) ID as the Azure portal shows it"),
+         "tenant_id 'not-a-guid' is neither a GUID nor a domain: pass the Directory (tenant) ID as the Azure portal shows it"),
         ("bad application", {"application_id": "1234"},
          "application_id '1234' is not a GUID: pass the Application (client) ID"),
         ("bad thumbprint format", {"certificate_thumbprint": "XYZ"},
@@ -446,6 +446,8 @@ def test_test_connection_names_missing_permissions(tmp_path, emulator, pair, sto
     assert r["test"]["missing_permissions"] == ["Group.ReadWrite.All", "Organization.Read.All"]
     assert "Group.ReadWrite.All, Organization.Read.All" in r["msg"]
     assert "nothing was saved" in r["msg"]
+    # one message: the refused GET /organization is the missing consent's consequence, not a second problem
+    assert "GET /organization" not in r["msg"] and r["msg"].count(";") == 1, r["msg"]
     assert not os.path.exists(store_path) or store_rows(store_path) == []
 
     # GET /organization needs Organization.Read.All (or Directory.Read.All): a custom requirement without it still
@@ -467,6 +469,25 @@ def test_test_connection_names_missing_permissions(tmp_path, emulator, pair, sto
     assert rd["_status"] == "failed" and rd["test"]["missing_permissions"] == ["Group.ReadWrite.All"]
     assert "lacks the Microsoft Graph application permission Group.ReadWrite.All" in rd["msg"]
     assert "left unchanged" in rd["msg"]
+
+
+@needs_emulator
+def test_tenant_given_as_a_verified_domain(tmp_path, emulator, pair, store_path):
+    """The tenant as a verified domain is saved and tested like its GUID; a domain of no tenant fails the test."""
+    admin = TenantAdmin(emulator)
+    app_id = admin.register_app(pair, ["User.ReadWrite.All", "Group.ReadWrite.All", "Organization.Read.All"])
+    options = emulator_options(emulator, pair, store_path, app_id)
+    domain = emulator.endpoints["tenant_domain"]
+    run = run_playbook(tmp_path, [conn_task(test=True, **dict(options, tenant_id=domain.upper()))])
+    assert run.rc == 0, run
+    assert run.task("conn")["test"]["ok"] is True
+    assert store_rows(store_path)[0]["settings"]["tenant_id"] == domain.lower()
+    wrong = run_playbook(tmp_path, [conn_task(test=True, **dict(options, name="other", tenant_id="fabrikam.example"))])
+    msg = wrong.task("conn")["msg"]
+    assert wrong.rc != 0 and "Tenant 'fabrikam.example' was not found" in msg, msg
+    bad = run_playbook(tmp_path, [conn_task(test=True, **dict(options, name="other", tenant_id="not a tenant"))])
+    msg = bad.task("conn")["msg"]
+    assert "neither a GUID nor a domain" in msg and "not a tenant" in msg, msg
 
 
 @needs_emulator

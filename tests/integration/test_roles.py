@@ -92,8 +92,11 @@ class RoleRun(PlaybookRun):
         return [dict(r["result"], _status=r["status"]) for r in self.records if fragment in r["task"]]
 
     def fact(self):
-        """``idsync_connection`` as the playbook's post task shows it."""
-        return self.find("Show the connection")["idsync_connection"]
+        """The role's connection fact (``auto_configuration_connection`` or ``manual_configuration_connection``) as
+        the playbook's post task shows it."""
+        shown = self.find("Show the connection")
+        return next(shown[key] for key in ("auto_configuration_connection", "manual_configuration_connection")
+                    if key in shown)
 
 
 def run_role(work_dir, playbook, variables, *flags, timeout=600):
@@ -666,6 +669,61 @@ def test_device_code_sign_in_without_tenant_id(auto_approve_emulator, tmp_path):
                                             fact["certificate_thumbprint"]))
     assert sorted(claims["roles"]) == sorted(READ_ONLY), claims
     assert "eyJ" not in run.stdout + json.dumps(run.records)
+
+
+DEVICE_CODE_PROMPT = "To sign in, use a web browser to open the page https://microsoft.com/devicelogin"
+
+
+def test_device_code_asks_only_when_an_administrator_is_needed(auto_approve_emulator, tmp_path):
+    """Once the connection works with its own certificate, runs (check mode included, the tenant given as a domain
+    too) sign nobody in and change nothing; asking for a permission the token lacks brings the sign-in back."""
+    emu = auto_approve_emulator
+    variables = auto_vars(emu, tmp_path / "out", auto_configuration_admin={"method": "device_code"},
+                          auto_configuration_tenant_id="", auto_configuration_app_name="idsync sign-in once")
+    first = run_role(tmp_path / "run", AUTO_PLAYBOOK, variables)
+    assert first.rc == 0, first
+    assert DEVICE_CODE_PROMPT in first.stdout, first
+
+    for label, extra, flags in (("again", {}, ()), ("check", {}, ("--check", "--diff")),
+                                ("domain", {"auto_configuration_tenant_id": emu.endpoints["tenant_domain"]}, ())):
+        emu.admin("POST", "stats/reset")
+        run = run_role(tmp_path / label, AUTO_PLAYBOOK, dict(variables, **extra), *flags)
+        assert run.rc == 0, (label, run)
+        assert DEVICE_CODE_PROMPT not in run.stdout, (label, run)
+        assert all(r["_status"] == "skipped" for r in run.find_all("Ensure application")), (label, run)
+        assert run.recap()["changed"] == 0, (label, run)
+        assert emu.admin("GET", "stats")["writes"] == 0, label
+        assert run.fact()["application_id"] == first.fact()["application_id"], label
+        assert run.fact()["test"]["ok"] is True, label
+
+    # A permission the connector's token does not hold needs the administrator again.
+    wider = dict(variables, auto_configuration_permissions={"Microsoft Graph": LEAST_PRIVILEGE + ["Application.Read.All"]})
+    more = run_role(tmp_path / "more", AUTO_PLAYBOOK, wider)
+    assert more.rc == 0, more
+    assert DEVICE_CODE_PROMPT in more.stdout, more
+    assert more.find("Ensure application")["changed"] is True, more
+    assert "Application.Read.All" in more.fact()["test"]["granted_permissions"]
+
+
+@pytest.mark.parametrize("playbook, variables, expected, not_expected", [
+    (AUTO_PLAYBOOK, {"auto_configuration_admin": {"method": "client_secret", "client_id": "x"}},
+     ["method is client_secret", "client_secret"], ["certificate_path", "access_token", "tenant_id"]),
+    (AUTO_PLAYBOOK, {"auto_configuration_admin": {"method": "certificate", "client_id": "x", "certificate_path": "/c"}},
+     ["auto_configuration_admin.method=certificate needs auto_configuration_tenant_id"], ["client_secret"]),
+    (AUTO_PLAYBOOK, {"auto_configuration_admin": {"method": "access_token"}},
+     ["method is access_token", "access_token"], ["client_secret", "certificate_path", "tenant_id"]),
+    (MANUAL_PLAYBOOK, {"manual_configuration_application_id": "x", "manual_configuration_certificate_thumbprint": "x",
+                       "manual_configuration_certificate_path": "/c"},
+     ["manual_configuration_tenant_id"], ["An azure_ad connection"]),
+], ids=["secret-without-secret", "certificate-without-tenant", "token-without-token", "manual-without-tenant"])
+def test_role_validation_names_only_the_rule_that_failed(playbook, variables, expected, not_expected, tmp_path):
+    run = run_role(tmp_path, playbook, variables)
+    assert run.rc != 0, run
+    failed = [r for r in run.records if r["status"] == "failed"]
+    assert len(failed) == 1, run
+    msg = failed[0]["result"]["msg"]
+    assert all(word in msg for word in expected), msg
+    assert not any(word in msg for word in not_expected), msg
 
 
 # ------------------------------------------------------------------------------------------------ docs

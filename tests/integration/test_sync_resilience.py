@@ -145,3 +145,16 @@ def test_replication_delay_of_new_objects_is_waited_out(env):
     env.admin.admin("PUT", "settings", {"replication_delay_ms": 0})
     run = env.run(env.options())
     assert run.task("sync")["changed"] is False, run
+
+
+def test_a_long_run_shows_its_progress_and_a_short_one_stays_quiet(env):
+    write_people(env.hr, make_people(200))
+    env.admin.admin("PUT", "settings", {"latency_ms": 120})
+    run = env.run(env.options(max_in_flight=1))
+    assert run.rc == 0, run
+    lines = [line for line in run.stdout.splitlines() if line.startswith("idsync.entra.sync hr_to_entra (localhost): ")]
+    assert any("applying" in line and " writes" in line for line in lines), run.stdout[-3000:]
+    assert len(lines) <= 14                                    # a line per 10 % or 10 s, not per wave
+    env.admin.admin("PUT", "settings", {"latency_ms": 0})
+    quiet = env.run(env.options())
+    assert "idsync.entra.sync hr_to_entra" not in quiet.stdout

@@ -6,7 +6,7 @@ from ansible_collections.idsync.entra.plugins.module_utils import consistency
 from ansible_collections.idsync.entra.plugins.module_utils.credentials import AccessTokenCredential
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConsistencyTimeout, GraphError
 from ansible_collections.idsync.entra.plugins.module_utils.graph import GraphClient, RetryPolicy
-from ansible_collections.idsync.entra.plugins.module_utils.http import build_session
+from ansible_collections.idsync.entra.plugins.module_utils.transport import build_session
 
 from test_graph_client import endpoints_for
 

@@ -18,7 +18,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.credentials import (
     AccessTokenCredential, ClientCredential, DeviceCodeCredential, build_credential, select_auth_method,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.errors import AuthError, ConfigError
-from ansible_collections.idsync.entra.plugins.module_utils.http import build_session
+from ansible_collections.idsync.entra.plugins.module_utils.transport import build_session
 
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 APP = "11111111-1111-1111-1111-111111111111"

@@ -41,9 +41,16 @@ def big_realistic(tmp_path_factory):
                "--realistic")
 
 
+# The bundled demo file is the generator's 300 people plus one new hire who shares an existing person's full name
+# (the demo shows the unique-name rule giving him alan.martin2@...).
+DEMO_NAMESAKE = b"100300,Alan,Martin,Sales,Account Executive,100004,Lisbon,PT,Active\n"
+
+
 def test_count_300_seed_42_is_the_bundled_demo_file(tmp_path):
     cli(tmp_path, "--count", "300", "--seed", "42")
-    assert (tmp_path / "hr.csv").read_bytes() == (ROOT / "playbooks" / "files" / "hr_people.csv").read_bytes()
+    bundled = (ROOT / "playbooks" / "files" / "hr_people.csv").read_bytes()
+    assert (tmp_path / "hr.csv").read_bytes() + DEMO_NAMESAKE == bundled
+    assert b"100001,Alan,Martin," in bundled
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 300])

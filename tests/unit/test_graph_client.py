@@ -14,7 +14,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigE
 from ansible_collections.idsync.entra.plugins.module_utils.graph import (
     BatchResult, GraphClient, RetryPolicy, parse_retry_after,
 )
-from ansible_collections.idsync.entra.plugins.module_utils.http import build_session
+from ansible_collections.idsync.entra.plugins.module_utils.transport import build_session
 
 
 @pytest.fixture
@@ -450,3 +450,15 @@ def test_batch_absolute_urls_made_relative(server):
     assert service.envelopes[0][0]["url"] == "/users?$top=1"
     assert re.match(r"^\d+$", service.envelopes[0][0]["id"])
     assert json.dumps(service.envelopes)  # plain JSON
+
+
+def test_an_envelope_refused_as_a_whole_hands_its_items_back_at_once(server):
+    server.route("POST", r"^/v1.0/\$batch$", Reply(503, {"error": {"code": "serviceNotAvailable", "message": "later"}},
+                                                    headers={"Retry-After": "7"}))
+    graph = client_for(server)
+    results = graph.batch([{"method": "POST", "url": "/users", "body": {"n": i}} for i in range(3)], hand_back=True)
+    assert [r.status for r in results] == [503, 503, 503] and results[0].headers["Retry-After"] == "7"
+    assert len([r for r in server.requests if r.path.endswith("$batch")]) == 1     # not retried (nor slept on) here
+    server.route("POST", r"^/v1.0/\$batch$", Reply(504, {"error": {"code": "GatewayTimeout", "message": "slow"}}))
+    results = graph.batch([{"method": "POST", "url": "/users", "body": {"n": 1}}], hand_back=True)
+    assert results[0].status is None and results[0].unknown                         # a gateway: maybe applied

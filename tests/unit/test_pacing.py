@@ -108,3 +108,9 @@ def test_two_processes_share_one_budget_through_the_store(tmp_path, clock):
         second.acquire(20)
     # 400 writes between the two at 20/s (less what had refilled): together they stay under the limit
     assert clock.now - start >= (400 - 30) / DOCUMENTED_RATE
+
+
+def test_a_few_retries_answered_429_again_are_no_signal(clock):
+    pacer = pacer_on(clock)
+    assert pacer.record(1, 2, retry_after=1) is False             # the tail of a phase: 3 retried items
+    assert pacer.record(2, 18, retry_after=1) is True              # a whole envelope refused is

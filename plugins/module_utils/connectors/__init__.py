@@ -14,12 +14,17 @@ __metaclass__ = type
 
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.azure_ad import AzureAdConnector
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv import CsvConnector
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.connector import (
+    ActiveDirectoryConnector, LdapConnector,
+)
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.microsoft_365 import Microsoft365Connector
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
 
 CONNECTORS = {
+    "active_directory": ActiveDirectoryConnector,
     "azure_ad": AzureAdConnector,
     "csv": CsvConnector,
+    "ldap": LdapConnector,
     "microsoft_365": Microsoft365Connector,
 }
 

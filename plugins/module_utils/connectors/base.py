@@ -51,10 +51,12 @@ class AttributeSpec(object):
     """What one attribute of an object type is."""
 
     __slots__ = ("name", "type", "multi_valued", "ordered", "reference", "read_only", "required_on_create",
-                 "case_insensitive", "write_only", "separator", "plain")
+                 "case_insensitive", "write_only", "separator", "comparison_key", "escape", "max_length",
+                 "unique_in", "plain")
 
     def __init__(self, name, type=STRING, multi_valued=False, ordered=False, reference=None, read_only=False,
-                 required_on_create=False, case_insensitive=False, write_only=False, separator=None):
+                 required_on_create=False, case_insensitive=False, write_only=False, separator=None,
+                 comparison_key=None, escape=None, max_length=None, unique_in=None):
         self.name = name
         self.type = type
         self.multi_valued = multi_valued
@@ -65,11 +67,19 @@ class AttributeSpec(object):
         self.case_insensitive = case_insensitive  # e.g. ids; values compare case-sensitively otherwise
         self.write_only = write_only        # never read back (passwordProfile)
         self.separator = separator          # a text attribute may take a list, joined with this (CSV cells)
+        # text -> the key values compare by (a DN's canonical form); implies a case-insensitive comparison
+        self.comparison_key = comparison_key
+        # text -> text applied to each value a template interpolates for this attribute (RFC 4514 inside a DN)
+        self.escape = escape
+        self.max_length = max_length        # the system refuses longer values (sAMAccountName: 20)
+        # values must be unique among these object types of the system, e.g. ("user", "group") for sAMAccountName
+        self.unique_in = tuple(unique_in) if unique_in else None
         # single-valued text compared as it is: normalisation's fast path
-        self.plain = type == STRING and not multi_valued and not case_insensitive
+        self.plain = type == STRING and not multi_valued and not case_insensitive and comparison_key is None
 
     def to_dict(self):
-        return dict((k, getattr(self, k)) for k in self.__slots__ if k != "plain")
+        return dict((k, getattr(self, k)) for k in self.__slots__
+                    if k not in ("plain", "comparison_key", "escape"))
 
     def __repr__(self):
         return "AttributeSpec(%r)" % (self.to_dict(),)

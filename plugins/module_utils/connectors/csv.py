@@ -35,7 +35,6 @@ from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
 
 
-
 def to_text(value, separator):
     """A value as CSV cell text: null -> "", booleans lower-case, lists joined with the multi-value separator."""
     if value is None:

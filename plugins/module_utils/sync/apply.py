@@ -229,7 +229,7 @@ class Applier(object):
                                                  % (op.label, len(missing)))
                 if not add and not op.removals and not op.attributes:
                     continue
-                delta = {"members": {"add": add, "remove": list(op.removals)}} if add or op.removals else {}
+                delta = {wf.members_attribute: {"add": add, "remove": list(op.removals)}} if add or op.removals else {}
                 changes.append(Change("update", gid, id=gid, attributes=dict(op.attributes), member_changes=delta))
                 owners.append((op, len(add), len(op.removals)))
             for (op, added, removed), result in zip(owners, self._apply(group_type, changes)):

@@ -91,6 +91,7 @@ class Workflow(object):
         self.memberships = []
         self.create_order = []        # attribute names in evaluation order (target.X read after X is computed)
         self.update_order = []
+        self.members_attribute = "members"   # the group type's member list (set by validate_workflow)
         self.delta = False
         self.threshold = Threshold(DEFAULT_DELETION_THRESHOLD, DEFAULT_DELETION_PERCENT)
         self.shrink_guard = DEFAULT_SHRINK_GUARD
@@ -416,6 +417,17 @@ def _check_source(rule, source_schema, source_label):
                 rule.name, name, source_label, _suggest(name, source_schema)), option=rule.name)
 
 
+def members_attribute(group_schema):
+    """The attribute listing a group's members: ``members`` (Graph), else the group type's only multi-valued
+    reference attribute (LDAP's ``member``); None when there is none."""
+    if not group_schema:
+        return None
+    if "members" in group_schema:
+        return "members"
+    names = [name for name, spec in group_schema.items() if spec.reference and spec.multi_valued]
+    return names[0] if len(names) == 1 else None
+
+
 def validate_workflow(wf, source_schema, target_schema, source_label, target_label, target_connector=None,
                       group_schema=None):
     """Raise ConfigError (naming the rule) for anything that cannot work. Schemas are {name: AttributeSpec};
@@ -455,6 +467,8 @@ def validate_workflow(wf, source_schema, target_schema, source_label, target_lab
                                       option=rule.name)
             if isinstance(rule, ReferenceRule) and rule.by:
                 _check_source(DirectRule(rule.name, rule.by), source_schema, source_label)
+            if isinstance(rule, ExpressionRule) and getattr(spec, "escape", None) is not None:
+                rule.escape_values_with(spec.escape)
 
     for attribute, rule in wf.deprovision_set.items():
         target_spec(rule.name, attribute)
@@ -491,7 +505,8 @@ def validate_workflow(wf, source_schema, target_schema, source_label, target_lab
 
     for membership in wf.memberships:
         _check_source(membership.group, source_schema, source_label)
-        if group_schema is None or "members" not in group_schema:
+        wf.members_attribute = members_attribute(group_schema)
+        if wf.members_attribute is None:
             raise ConfigError("%s: %s has no %s objects with members" % (
                 membership.name, target_label, membership.object_type), option=membership.name)
         if membership.match_attribute not in group_schema:

@@ -193,7 +193,7 @@ class WorkflowRun(object):
         self.groups = None
         self.unique_objects = {}
         if self.group_type:
-            group_attrs = set(m.match_attribute for m in wf.memberships) | set(["members", "displayName"])
+            group_attrs = set(m.match_attribute for m in wf.memberships) | set([wf.members_attribute, "displayName"])
             group_attrs |= unique_reads.pop(self.group_type, set())
             if self.group_ownership is not None:
                 group_attrs.add(self.group_ownership.attribute)
@@ -415,6 +415,11 @@ class WorkflowRun(object):
             summary.update(dict((k, v) for k, v in self.applier.counts().items() if k != "failed"))
             self.result["reference_warnings"].extend(outcome.warnings[:RESULT_ERRORS])
         summary["failed"] = len(set(e.get("source") or e.get("id") or e.get("object") for e in errors))
+        waited = ((self.result.get("stats") or _stats(self.source, self.target)).get("target") or {}).get(
+            "paced_wait_seconds")
+        if waited:
+            self.notes.append("waited %d s in all on the target's write limit (writes were paced to what it accepts)"
+                              % waited)
         status = "failed" if errors or self.held else "succeeded"
         self.store.finish_run(self.run_id, status, summary, [_error_line(e) for e in errors[:MAX_RECORDED_ERRORS]])
         self.timings["total"] = round(time.time() - self.started, 3)

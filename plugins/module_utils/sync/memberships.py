@@ -93,7 +93,7 @@ class MembershipPlanning(object):
             want = desired.get(gkey, {})
             current = {}
             if not isinstance(gkey, Pending):
-                for member in ref_list(groups[gkey].get("members")):
+                for member in ref_list(groups[gkey].get(wf.members_attribute)):
                     current[str(member).lower()] = member
             add = [ref for k, ref in want.items() if k not in current]
             remove = []

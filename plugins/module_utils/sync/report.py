@@ -171,27 +171,27 @@ def bound_plan(plan, limit):
 
 def _bound_item(item, budget):
     budget[0] -= 1
-    cut = False
-    item = dict(item)
-    for key in ("add", "remove"):
-        if isinstance(item.get(key), list):
-            item[key], more = _bound_list(item[key], budget)
-            if more:
-                item[key + "_more"] = more
-                cut = True
+    item, cut = _bound_lists(item, budget)
     if isinstance(item.get("changes"), dict):
         changes = {}
         for attribute, change in item["changes"].items():
-            change = dict(change)
-            for key in ("add", "remove"):
-                if isinstance(change.get(key), list):
-                    change[key], more = _bound_list(change[key], budget)
-                    if more:
-                        change[key + "_more"] = more
-                        cut = True
-            changes[attribute] = change
+            changes[attribute], more = _bound_lists(change, budget)
+            cut = cut or more
         item["changes"] = changes
     return item, cut
+
+
+def _bound_lists(mapping, budget):
+    """A copy of ``mapping`` with its ``add``/``remove`` lists cut to the budget (``add_more``: how many were cut)."""
+    mapping = dict(mapping)
+    cut = False
+    for key in ("add", "remove"):
+        if isinstance(mapping.get(key), list):
+            mapping[key], more = _bound_list(mapping[key], budget)
+            if more:
+                mapping[key + "_more"] = more
+                cut = True
+    return mapping, cut
 
 
 def _bound_list(values, budget):

@@ -351,6 +351,14 @@ class ExpressionRule(Rule):
     def target_attributes(self):
         return set(self.targets)
 
+    def escape_values_with(self, escape):
+        """Pass every value interpolated into this template through ``escape`` (the target attribute's syntax asks
+        for it, e.g. RFC 4514 for a DN). A rule that is one whole expression keeps its value as it is."""
+        if self._native or escape is None:
+            return
+        self._compiled = ENV.overlay(finalize=lambda value: escape(_text(_finalize(value)))).from_string(self.text)
+        self._cache = {}
+
     def evaluate(self, obj, context=None, target=None):
         keys = self._keys
         if keys is not None:

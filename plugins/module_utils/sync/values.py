@@ -5,7 +5,8 @@
 """Value normalisation: the one place that decides whether a desired value equals the current one.
 
 Rules: ``None``, ``""`` and ``[]`` are the same (no value); text compares case-sensitively (a changed letter case
-is a real change Graph accepts) except where the attribute says otherwise (object ids); multi-valued attributes
+is a real change Graph accepts) except where the attribute says otherwise (object ids, a directory's DNs and
+names), and then the value is still written as the rule produced it; multi-valued attributes
 compare as sets unless they are ordered; booleans and integers are coerced from their text forms so a CSV's
 ``TRUE`` equals Graph's ``true``.
 """
@@ -82,8 +83,8 @@ def _scalar(value, spec):
     else:
         # A rule gave a function, a dictionary or an object: its Python form is never a value to write.
         raise ValueError_("the rule gave %s, not a text, number, boolean or list" % describe_type(value))
-    if spec is not None and spec.case_insensitive:
-        text = text.lower()
+    if spec is not None and (spec.case_insensitive or spec.comparison_key is not None):
+        return FoldedText(text, spec.comparison_key)
     return text
 
 
@@ -99,6 +100,34 @@ def desired_value(value, spec):
                 raise ValueError_("the rule gave a list holding %s; a list holds texts, numbers or booleans"
                                   % describe_type(item))
     return normalize(value, spec)
+
+
+class FoldedText(str):
+    """Text that compares (and hashes) case-insensitively, or by the attribute's ``comparison_key``, but is written
+    as the rule produced it: ``Zoe@Contoso.example`` equals ``zoe@contoso.example`` and is written capitalised."""
+    __slots__ = ("key",)
+
+    def __new__(cls, text, comparison_key=None):
+        self = str.__new__(cls, text)
+        self.key = comparison_key(text) if comparison_key is not None else text.casefold()
+        return self
+
+    def __eq__(self, other):
+        if isinstance(other, FoldedText):
+            return self.key == other.key
+        if isinstance(other, str):
+            return self.key == other.casefold()
+        return NotImplemented
+
+    def __ne__(self, other):
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __lt__(self, other):
+        return self.key < (other.key if isinstance(other, FoldedText) else str(other).casefold())
 
 
 def normalize(value, spec):
@@ -142,6 +171,8 @@ def normalize(value, spec):
 
 
 def _sort_key(item):
+    if isinstance(item, FoldedText):
+        return ("str", item.key)
     return (type(item).__name__, item)
 
 

@@ -1,4 +1,4 @@
-"""http.py: ca_path wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, TLS can't be turned off, clear TLS errors."""
+"""transport.py: ca_path wins over REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, TLS can't be turned off, clear TLS errors."""
 import os
 
 import pytest
@@ -9,7 +9,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.clouds import resolve
 from ansible_collections.idsync.entra.plugins.module_utils.credentials import AccessTokenCredential
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, TransportError
 from ansible_collections.idsync.entra.plugins.module_utils.graph import GraphClient
-from ansible_collections.idsync.entra.plugins.module_utils.http import COLLECTION_VERSION, USER_AGENT, build_session
+from ansible_collections.idsync.entra.plugins.module_utils.transport import COLLECTION_VERSION, USER_AGENT, build_session
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

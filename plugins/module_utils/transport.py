@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, TransportError
 
-# Keep in step with galaxy.yml (tests/unit/test_http.py checks it).
+# Keep in step with galaxy.yml (tests/unit/test_transport_tls.py checks it).
 COLLECTION_VERSION = "0.1.0"
 USER_AGENT = "idsync.entra/{0}".format(COLLECTION_VERSION)
 DEFAULT_TIMEOUT = (10, 120)  # (connect, read) seconds
