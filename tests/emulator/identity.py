@@ -371,7 +371,7 @@ class IdentityPlatform:
         if application is None:
             raise _application_not_found(client_id, tenant_segment)
         if form.get("client_assertion"):
-            if workload.is_external_assertion(form["client_assertion"], client_id):
+            if workload.is_external_assertion(form["client_assertion"], client_id, application):
                 if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
                     raise AadError(400, "invalid_request", 90100, "client_assertion_type parameter is empty or not valid.")
                 workload.verify_federated_assertion(self, form["client_assertion"], client_id, application,

@@ -90,13 +90,20 @@ def managed_identity_token(platform, request):
 
 
 # ---------------------------------------------------------------------- workload identity federation
-def is_external_assertion(assertion, client_id):
-    """An assertion the application did not sign itself (its issuer is not the client id): a federated one."""
+def is_external_assertion(assertion, client_id, application):
+    """A federated assertion: its issuer is not the client id, and it is either an issuer the application federates
+    with, or a token that names no certificate (x5t / x5t#S256) the way the application's own assertions do (one
+    that does is a certificate assertion with a wrong issuer: AADSTS700021 on that path)."""
     try:
-        _header, claims, _input, _signature = split_jwt(assertion)
+        header, claims, _input, _signature = split_jwt(assertion)
     except ValueError:
         return False
-    return claims.get("iss") not in (None, client_id)
+    issuer = claims.get("iss")
+    if issuer in (None, client_id):
+        return False
+    if any(c.get("issuer") == issuer for c in application.get("_federatedIdentityCredentials") or []):
+        return True
+    return not (header.get("x5t") or header.get("x5t#S256"))
 
 
 class IssuerKeys:
