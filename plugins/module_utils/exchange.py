@@ -216,7 +216,7 @@ def _parse(response):
 def exchange_client_for(record, overrides=None, session=None):
     """An ExchangeClient for a ``microsoft_365`` (or ``azure_ad``) connection record: the same app, certificate and
     tenant as the Graph client, the token scope of the cloud's Exchange Online resource."""
-    from ansible_collections.idsync.entra.plugins.module_utils import clouds, connections, credentials, http
+    from ansible_collections.idsync.entra.plugins.module_utils import clouds, connections, credentials, transport
 
     params = connections.auth_params(record, overrides)
     settings = record.get("settings") or {}
@@ -224,6 +224,6 @@ def exchange_client_for(record, overrides=None, session=None):
                                          authority_host=params.get("authority_host"),
                                          graph_endpoint=params.get("graph_endpoint"),
                                          exchange_endpoint=settings.get("exchange_endpoint"))
-    session = session or http.build_session(params.get("ca_path"))
+    session = session or transport.build_session(params.get("ca_path"))
     credential = credentials.build_credential(params, endpoints._replace(scope=endpoints.exchange_scope), session)
     return ExchangeClient(endpoints, credential, session)
