@@ -2,12 +2,10 @@
 by object what the real run then does (the two run reports compared), and the first --check on a fresh store works."""
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from ansible_runner import PYTHON, ROOT, VENV_BIN, ansible_env
-from sync_support import make_people
 from test_sync_csv_to_entra import SyncEnv
 
 import generate_hr_file_path  # noqa: F401  (puts tools/ on sys.path)
