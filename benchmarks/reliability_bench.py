@@ -151,7 +151,9 @@ class Reliability(Bench):
     def _pacer_off_and_on(self, count):
         log("\n== throttling OFF: the pacer costs nothing ==")
         people = make_people(count)
-        for label, pacer in (("with the pacer", True), ("without the pacer", False)):
+        for label, pacer in (("without the pacer", False), ("with the pacer", True), ("without the pacer (again)",
+                                                                                     False), ("with the pacer (again)",
+                                                                                              True)):
             env = self.fresh_tenant("nopace-%s" % pacer)
             write_people(env["hr"], people)
             factory = None if pacer else _without_pacer
@@ -226,7 +228,8 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--latency-ms", type=int, default=20)
-    parser.add_argument("--only", choices=["all", "faults", "transient", "pacing", "unique", "output"], default="all")
+    parser.add_argument("--only", choices=["all", "faults", "transient", "pacing", "nopace", "unique", "output"],
+                        default="all")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="idsync-reliability-"))
     bench = Reliability(args, workdir)
@@ -235,6 +238,8 @@ def main():
         for name in ("faults", "transient", "pacing", "unique", "output"):
             if args.only in ("all", name):
                 getattr(bench, name)(args.count)
+        if args.only == "nopace":
+            bench._pacer_off_and_on(args.count)
     finally:
         bench.stop()
     log("\n| scenario | people | wall time | Graph requests | writes (429) | failed | note |")

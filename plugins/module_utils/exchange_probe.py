@@ -36,7 +36,7 @@ def _role_problem(exc):
     if "not allowed to call" in text:
         # "User is not allowed to call Get-Mailbox" (MicrosoftDocs/office-docs-powershell#7970).
         return ("the Exchange Online role of the application does not allow %s: assign it %s (or %s)"
-                % ((getattr(exc, "cmdlet", None) or PROBE_CMDLET),) + EXCHANGE_ROLES)
+                % ((getattr(exc, "cmdlet", None) or PROBE_CMDLET,) + tuple(EXCHANGE_ROLES)))
     return None
 
 

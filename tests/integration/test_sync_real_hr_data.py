@@ -3,7 +3,6 @@ apostrophes, Chinese, Greek and Cyrillic names, one name over 64 characters) syn
 throttling and replication delay on; Graph's limits caught in check mode; bounded output; the run report in a real
 browser."""
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest
 from test_report_browser import chromium, dump_dom  # noqa: F401  (the browser fixture)
 from test_sync_csv_to_entra import SyncEnv
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+import generate_hr_file_path  # noqa: F401  (puts tools/ on sys.path)
 import generate_hr_file  # noqa: E402
 
 COUNT = 1200

@@ -32,7 +32,7 @@ import time
 
 from ansible_collections.idsync.entra.plugins.module_utils import graph_limits
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
-    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult, Uniqueness,
+    BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult, Uniqueness, specs,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.graph_writer import (
     REPLICATION_RETRY_SECONDS, THROTTLE_TIMEOUT, GraphWriter,
@@ -45,15 +45,7 @@ MEMBERS_PER_REQUEST = 20
 _S = "string"
 
 
-def _specs(items):
-    out = {}
-    for item in items:
-        name, kwargs = item[0], (item[1] if len(item) > 1 else {})
-        out[name] = AttributeSpec(name, **kwargs)
-    return out
-
-
-USER_SCHEMA = _specs([
+USER_SCHEMA = specs([
     ("id", {"read_only": True, "case_insensitive": True}),
     ("accountEnabled", {"type": BOOLEAN, "required_on_create": True}),
     ("displayName", {"required_on_create": True}),
@@ -76,7 +68,7 @@ USER_SCHEMA = _specs([
     ("manager", {"reference": "user", "case_insensitive": True}),
 ])
 
-GROUP_SCHEMA = _specs([
+GROUP_SCHEMA = specs([
     ("id", {"read_only": True, "case_insensitive": True}),
     ("displayName", {"required_on_create": True}),
     ("mailNickname", {"required_on_create": True}),

@@ -85,6 +85,15 @@ class AttributeSpec(object):
         return "AttributeSpec(%r)" % (self.to_dict(),)
 
 
+def specs(items):
+    """{name: AttributeSpec} from ``[(name,), (name, {spec keyword arguments}), ...]``: a schema table."""
+    out = {}
+    for item in items:
+        name, kwargs = item[0], (item[1] if len(item) > 1 else {})
+        out[name] = AttributeSpec(name, **kwargs)
+    return out
+
+
 class Uniqueness(object):
     """How the target keeps values of one attribute unique, for the engine's unique-value rule.
 

@@ -274,4 +274,3 @@ def _sentence(exc):
     if cmdlet:
         return "%s failed: %s" % (cmdlet, text)
     return exc.msg
-

@@ -11,7 +11,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
-    BOOLEAN, DATETIME, INTEGER, AttributeSpec,
+    BOOLEAN, DATETIME, INTEGER, specs,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.names import (
     canonical_dn, escape_dn_value, guid_from_bytes, rdn_value,
@@ -24,20 +24,12 @@ SAM_ACCOUNT_NAME_MAX = 20                 # for users; AD refuses longer ones (M
 _SAM_UNSAFE = re.compile(r'["/\\\[\]:;|=,+*?<>@\s]+')   # characters AD refuses in sAMAccountName
 
 
-def _specs(items):
-    out = {}
-    for item in items:
-        name, kwargs = item[0], (item[1] if len(item) > 1 else {})
-        out[name] = AttributeSpec(name, **kwargs)
-    return out
-
-
 # Virtual attributes: ``dn`` (the entry's name, compared as a DN, values interpolated into a rule escaped per
 # RFC 4514), ``enabled`` (AD: not userAccountControl bit 2), ``memberOfNames`` (AD: the names of memberOf groups).
 DN = ("dn", {"required_on_create": True, "comparison_key": canonical_dn, "escape": escape_dn_value})
 READ_ONLY_TIME = {"read_only": True, "type": DATETIME}
 
-AD_USER = _specs([
+AD_USER = specs([
     DN,
     ("objectGUID", {"read_only": True, "case_insensitive": True}),
     ("cn", {"read_only": True}), ("name", {"read_only": True}),
@@ -60,7 +52,7 @@ AD_USER = _specs([
     ("whenCreated", READ_ONLY_TIME), ("whenChanged", READ_ONLY_TIME),
 ])
 
-AD_GROUP = _specs([
+AD_GROUP = specs([
     DN,
     ("objectGUID", {"read_only": True, "case_insensitive": True}),
     ("cn", {"read_only": True}), ("name", {"read_only": True}),
@@ -73,13 +65,13 @@ AD_GROUP = _specs([
     ("whenCreated", READ_ONLY_TIME), ("whenChanged", READ_ONLY_TIME),
 ])
 
-AD_OU = _specs([
+AD_OU = specs([
     DN,
     ("objectGUID", {"read_only": True, "case_insensitive": True}),
     ("ou", {"read_only": True}), ("description",),
 ])
 
-LDAP_USER = _specs([
+LDAP_USER = specs([
     DN,
     ("entryUUID", {"read_only": True, "case_insensitive": True}),
     ("cn", {"required_on_create": True}), ("sn", {"required_on_create": True}),
@@ -93,7 +85,7 @@ LDAP_USER = _specs([
     ("createTimestamp", READ_ONLY_TIME), ("modifyTimestamp", READ_ONLY_TIME),
 ])
 
-LDAP_GROUP = _specs([
+LDAP_GROUP = specs([
     DN,
     ("entryUUID", {"read_only": True, "case_insensitive": True}),
     ("cn", {"required_on_create": True}), ("description",), ("o",), ("ou",), ("businessCategory",),
@@ -102,7 +94,7 @@ LDAP_GROUP = _specs([
     ("createTimestamp", READ_ONLY_TIME), ("modifyTimestamp", READ_ONLY_TIME),
 ])
 
-LDAP_OU = _specs([
+LDAP_OU = specs([
     DN,
     ("entryUUID", {"read_only": True, "case_insensitive": True}),
     ("ou", {"required_on_create": True}), ("description",),
