@@ -22,6 +22,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.store import (
 # Connectors that sign in to Microsoft Entra ID with the app's credential (the same settings serve both).
 ENTRA_CONNECTORS = ("azure_ad", "microsoft_365")
 
+
 def auth_params(record, overrides=None):
     """The auth option dict (helper-3's names) of an azure_ad connection record, with ``overrides`` on top.
 

@@ -16,7 +16,7 @@ import codecs
 import os
 import re
 
-from ansible_collections.idsync.entra.plugins.module_utils.connection_auth import (  # noqa: F401 (re-exported)
+from ansible_collections.idsync.entra.plugins.module_utils.connection_auth import (  # noqa: F401 pylint: disable=unused-import
     CREDENTIAL_OVERRIDES, ENTRA_CONNECTORS, auth_params, connection_auth_params, graph_client_for,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader import DEFAULT_MAX_FIELD_LENGTH

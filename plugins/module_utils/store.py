@@ -21,7 +21,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.idsync.entra.plugins.module_utils.store_common import (  # noqa: F401 (re-exported)
+from ansible_collections.idsync.entra.plugins.module_utils.store_common import (  # noqa: F401 pylint: disable=unused-import
     DEFAULT_STORE_PATH, FORBIDDEN_SETTINGS_KEYS, LockedError, SqlStore, StoreError, find_forbidden_keys,
     redact_settings,
 )

@@ -17,7 +17,6 @@ __metaclass__ = type
 import json
 import os
 import socket
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
@@ -96,12 +95,10 @@ class SqlStore(object):
         rows = self._query(sql, args)
         return rows[0] if rows else None
 
-    @contextmanager
     def _transaction(self):
-        """A write transaction whose handle has ``execute(sql, args) -> rowcount``, ``fetchone(sql, args)``,
-        ``executemany(sql, rows)`` and ``insert_id(sql, args)``."""
+        """A context manager: a write transaction whose handle has ``execute(sql, args) -> rowcount``,
+        ``fetchone(sql, args)``, ``executemany(sql, rows)`` and ``insert_id(sql, args)``."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
     def close(self):
         raise NotImplementedError
@@ -306,7 +303,6 @@ class SqlStore(object):
     def break_lock(self, name):
         raise NotImplementedError
 
-    @contextmanager
     def lock(self, name, owner=None):
+        """A context manager holding the named lock; LockedError when another process holds it."""
         raise NotImplementedError
-        yield  # pragma: no cover

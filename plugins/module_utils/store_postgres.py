@@ -207,8 +207,8 @@ class PostgresStore(SqlStore):
         with self._transaction() as db:
             # Two jobs starting on a fresh database: one migrates, the other waits and finds it done.
             db.execute("SELECT pg_advisory_xact_lock(?)", (advisory_key(MIGRATION_LOCK),))
-            found = set(r["tablename"] for r in _fetchall(db, "SELECT tablename FROM pg_tables WHERE schemaname = "
-                                                               "current_schema()"))
+            tables = _fetchall(db, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+            found = set(r["tablename"] for r in tables)
             if "idsync_schema_version" not in found:
                 ours = sorted(found & set(OUR_TABLES))
                 if ours:

@@ -25,7 +25,7 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from ansible_collections.idsync.entra.plugins.module_utils.store_common import (  # noqa: F401 (re-exported)
+from ansible_collections.idsync.entra.plugins.module_utils.store_common import (  # noqa: F401 pylint: disable=unused-import
     DEFAULT_STORE_PATH, LockedError, SqlStore, StoreError, find_forbidden_keys, now_text, redact_settings,
 )
 
