@@ -51,6 +51,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.graph_batch import ( 
 )
 from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
 
+
 class RetryPolicy(object):
     """How hard to try: attempts (including the first) and a total time budget, both bounding."""
 
@@ -295,6 +296,7 @@ class GraphClient(BatchMixin):
                     continue
             raise GraphError.from_body(status, payload if payload is not None else {}, response.headers,
                                        method=method, path=self._display_path(url), hint=self._hint(status, payload))
+
 
 def _param_value(value):
     if isinstance(value, bool):
