@@ -45,22 +45,33 @@ def run_both(env):
     runs = []
     for number, rows in enumerate((people[:PEOPLE_EACH], people[PEOPLE_EACH:])):
         hr = env.tmp / ("hr%d.csv" % number)
-        write_people(hr, [dict(p, ManagerID="") for p in rows])
+        write_people(hr, [dict(p, ManagerID="", EmployeeID="W%d%s" % (number, p["EmployeeID"])) for p in rows])
         runs.append(start(env, "wf%d" % number, hr, env.store, workflow(env, "wf%d" % number, hr)))
     started = time.monotonic()
     outputs = [p.communicate(timeout=600)[0].decode() for p in runs]
     return [p.returncode for p in runs], outputs, time.monotonic() - started
 
 
+def learn_the_limit(env):
+    """A first run meets the application's limit (its burst is 400): the store now knows the app is paced."""
+    hr = env.tmp / "first.csv"
+    write_people(hr, [dict(p, ManagerID="", EmployeeID="F" + p["EmployeeID"], GivenName="First" + p["GivenName"])
+                      for p in make_people(450)])
+    play = start(env, "first", hr, env.store, workflow(env, "first", hr))
+    assert play.wait(timeout=600) == 0, play.stdout.read().decode()[-3000:]
+
+
 def test_two_workflows_on_one_application_share_the_write_budget(env):
     env.admin.admin("PUT", "settings", {"throttling": True, "app_write_quota": 400, "app_write_period_s": 20})
+    learn_the_limit(env)
     env.admin.reset_stats()
     codes, outputs, wall = run_both(env)
     assert codes == [0, 0], outputs
     stats = env.admin.stats()
     accepted = stats["writes"] - stats["throttled"]
     assert accepted == PEOPLE_EACH * 2                              # one create each; nothing failed or doubled
-    # Sharing the budget, they are hardly ever refused: measured 0.024 on a quiet machine, 0.061 on a saturated one;
-    # each pacing on its own measured 0.15 and took three times as long.
+    # The two runs start from the budget the store knows and share it: they are hardly ever refused, however
+    # loaded the machine (each pacing on its own, as measured once, was refused 0.15 times per write and took
+    # three times as long).
     ratio = stats["throttled"] / float(accepted)
-    assert ratio <= 0.1, (stats, ratio, wall)
+    assert ratio <= 0.05, (stats, ratio, wall)
