@@ -125,9 +125,12 @@ def test_auto_configuration_with_a_federated_credential(tmp_path, emulator, emul
         "auto_configuration_ca_path": emulator_auth["ca_path"],
         "auto_configuration_test_retries": 2, "auto_configuration_test_delay": 1}}
     info = {"name": "info", "idsync.entra.tenant_info": {"connection": "entra"}}
-    run = run_playbook(tmp_path, [role, info], env={"AZURE_FEDERATED_TOKEN_FILE": str(token_file)}, name="role")
+    fact = {"name": "fact", "ansible.builtin.debug": {"var": "auto_configuration_connection"}}
+    run = run_playbook(tmp_path, [role, info, fact], env={"AZURE_FEDERATED_TOKEN_FILE": str(token_file)}, name="role")
     assert run.rc == 0, run
     assert run.task("info")["credential"]["type"] == "client_assertion"
+    published = run.task("fact")["auto_configuration_connection"]       # the fact the role documents
+    assert (published["name"], published["auth_method"]) == ("entra", "workload_identity")
     app = graph_admin.call("GET", "/applications", params={"$filter": "displayName eq 'idsync federated'"})["value"][0]
     assert app["keyCredentials"] == []                                # no certificate at all
     federated = graph_admin.call("GET", "/applications/%s/federatedIdentityCredentials" % app["id"])["value"]
