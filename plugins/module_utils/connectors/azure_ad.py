@@ -11,9 +11,8 @@ Reads
     handful of requests instead of one per group.
 Delta (``delta: true``)
     ``/users/delta`` / ``/groups/delta`` from the delta link kept in the store, applied to a snapshot of the object
-    set kept in the store. The first run makes the initial round; an expired link (Graph answers 410 Gone /
-    ``SyncStateNotFound``) falls back to a full round and says so. The new link and snapshot are saved by
-    ``commit_delta()``, which the engine calls only after the run applied its changes.
+    set kept in the store (``graph_delta.py``). An expired link falls back to a full round and says so. The new link
+    and snapshot are saved by ``commit_delta()``, which the engine calls only after the run applied its changes.
 Writes
     JSON ``$batch`` (20 per envelope, ``max_in_flight`` envelopes at once, per-item 429 retried by the client).
     Creates return the ids that later reference writes need: ``PUT /users/{id}/manager/$ref``, members through
@@ -24,7 +23,6 @@ Writes
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import re
 import secrets
 import string
@@ -34,10 +32,11 @@ from ansible_collections.idsync.entra.plugins.module_utils import graph_limits
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.base import (
     BOOLEAN, DATETIME, AttributeSpec, ChangeResult, Connector, ReadResult, Uniqueness, specs,
 )
+from ansible_collections.idsync.entra.plugins.module_utils.connectors.graph_delta import DeltaReader
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.graph_writer import (
     REPLICATION_RETRY_SECONDS, THROTTLE_TIMEOUT, GraphWriter,
 )
-from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError, IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
 
 PAGE_SIZE = 999
 MEMBERS_PER_REQUEST = 20
@@ -88,8 +87,6 @@ COLLECTIONS = {"user": "users", "group": "groups"}
 REFERENCES = {"manager", "members"}
 _EXTENSION_RE = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+$")
 _NICKNAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-EXPIRED_DELTA_CODES = ("syncStateNotFound", "SyncStateNotFound", "resyncRequired", "Request_DeltaTokenExpired",
-                       "ExpiredDeltaToken", "syncStateInvalid")
 
 
 class Schema(dict):
@@ -123,15 +120,6 @@ def mail_nickname(text):
     return nickname[:64] or None
 
 
-def _is_expired_delta(error):
-    if not isinstance(error, GraphError):
-        return False
-    if error.status == 410:
-        return True
-    return error.code in EXPIRED_DELTA_CODES or error.matches("delta token", "deltatoken", "sync state",
-                                                              "resync")
-
-
 class AzureAdConnector(Connector):
     kind = "azure_ad"
 
@@ -139,7 +127,7 @@ class AzureAdConnector(Connector):
         super(AzureAdConnector, self).__init__(record, context)
         self._graph = graph
         self.max_in_flight = int(self.context.get("max_in_flight") or 4)
-        self._pending_delta = []          # [(scope, state, upserts, removed, full snapshot or None)]
+        self._delta = None
         self._writer = None
         self.throttle_timeout = float(self.context.get("throttle_timeout") or THROTTLE_TIMEOUT)
         self.replication_retry_seconds = float(self.context.get("replication_retry_seconds")
@@ -296,12 +284,11 @@ class AzureAdConnector(Connector):
             if scope_filter:
                 raise ConfigError("source.filter cannot be combined with delta: true (Graph's delta query does not "
                                   "take the same filters); filter with scope instead", option="source.filter")
-            return self._read_delta(object_type, names)
+            return self.delta.read(object_type, COLLECTIONS[object_type], names, self._scope(object_type))
         with_members = object_type == "group" and "members" in names
         if with_members:
             # The initial round of a delta query is the one list call that returns every member of every group.
-            objects, _link = self._delta_round(object_type, names, None, {})
-            objects = self._filter_local(objects, scope_filter)
+            objects = self._filter_local(self.delta.initial(COLLECTIONS[object_type], names).objects, scope_filter)
             return ReadResult(objects, full=True, mode="full")
         return ReadResult(self._read_full(object_type, names, scope_filter), full=True, mode="full")
 
@@ -330,118 +317,15 @@ class AzureAdConnector(Connector):
             objects[item["id"]] = obj
         return objects
 
-    def _delta_round(self, object_type, names, link, objects):
-        """Follow a delta query (initial when ``link`` is None) to its deltaLink, applying it to ``objects`` in
-        place. Returns (objects, delta link, upserted ids, removed ids)."""
-        if link is None:
-            params = {"$select": ",".join(names)}
-            pages = self.graph.iter_pages("/%s/delta" % COLLECTIONS[object_type], params=params)
-        else:
-            pages = self.graph.iter_pages(link)
-        delta_link = None
-        self._last_upserts = set()
-        self._last_removed = set()
-        plain = [n for n in names if n not in REFERENCES]
-        for page in pages:
-            page = page or {}
-            for item in page.get("value") or []:
-                self._apply_delta_item(item, objects, plain, names)
-            delta_link = page.get("@odata.deltaLink") or delta_link
-        if delta_link is None:
-            raise IdsyncError("Microsoft Graph's %s delta query ended without a delta link" % object_type)
-        return objects, delta_link
-
-    def _apply_delta_item(self, item, objects, plain, names):
-        oid = item.get("id")
-        if not oid:
-            return
-        if "@removed" in item:
-            objects.pop(oid, None)
-            self._last_removed.add(oid)
-            self._last_upserts.discard(oid)
-            return
-        obj = objects.get(oid)
-        if obj is None:
-            obj = objects[oid] = dict((n, None) for n in plain)
-            if "members" in names:
-                obj["members"] = []
-            if "manager" in names:
-                obj["manager"] = None
-        for name in plain:
-            if name in item:
-                obj[name] = item[name]
-        if "manager" in names:
-            if "manager@delta" in item:
-                entries = item.get("manager@delta") or []
-                current = None
-                for entry in entries:
-                    if "@removed" not in entry:
-                        current = entry.get("id")
-                obj["manager"] = current
-            elif "manager" in item:
-                manager = item.get("manager")
-                obj["manager"] = manager.get("id") if isinstance(manager, dict) else manager
-            else:
-                # A user in a delta page carries manager@delta whenever it has a manager (as the emulator does;
-                # Graph's documentation is not explicit): none means none. At worst this costs one redundant,
-                # idempotent manager write for a user that changed.
-                obj["manager"] = None
-        if "members" in names and "members@delta" in item:
-            members = obj.get("members") or []
-            present = dict((m, None) for m in members)
-            for entry in item.get("members@delta") or []:
-                mid = entry.get("id")
-                if not mid:
-                    continue
-                if "@removed" in entry:
-                    present.pop(mid, None)
-                else:
-                    present[mid] = None
-            obj["members"] = list(present)
-        self._last_upserts.add(oid)
-        self._last_removed.discard(oid)
-
-    def _read_delta(self, object_type, names):
-        store = self.context.get("store")
-        if store is None:
-            raise ConfigError("delta: true needs the idsync store", option="delta")
-        scope = self._scope(object_type)
-        raw = store.get_state(scope, "delta")
-        state = json.loads(raw) if raw else None
-        notes = []
-        objects = None
-        if state and state.get("link") and sorted(state.get("select") or []) == sorted(names):
-            objects = store.get_snapshot(scope)
-            try:
-                objects, link = self._delta_round(object_type, names, state["link"], objects)
-            except GraphError as exc:
-                if not _is_expired_delta(exc):
-                    raise
-                notes.append("%s: the %s delta link expired (%s %s); read every %s again" % (
-                    self.name, object_type, exc.status, exc.code, object_type))
-                objects = None
-            else:
-                upserts = dict((oid, objects[oid]) for oid in self._last_upserts if oid in objects)
-                removed = set(self._last_removed)
-                self._pending_delta.append((scope, {"link": link, "select": names}, upserts, removed, None))
-                return ReadResult(objects, full=True, notes=notes, mode="delta")
-        elif state and state.get("link"):
-            notes.append("%s: the workflow now reads other %s attributes; made a new initial delta round"
-                         % (self.name, object_type))
-        objects, link = self._delta_round(object_type, names, None, {})
-        self._pending_delta.append((scope, {"link": link, "select": names}, None, None, objects))
-        return ReadResult(objects, full=True, notes=notes, mode="delta (initial)")
+    @property
+    def delta(self):
+        if self._delta is None:
+            self._delta = DeltaReader(self.graph, self.context.get("store"), self.name)
+        return self._delta
 
     def commit_delta(self):
-        store = self.context.get("store")
-        for scope, state, upserts, removed, full in self._pending_delta:
-            # The snapshot first, then the link: a crash in between re-reads the same changes, which is harmless.
-            if full is not None:
-                store.put_snapshot(scope, full)
-            elif upserts or removed:
-                store.update_snapshot(scope, upserts, removed)
-            store.set_state(scope, "delta", json.dumps(state, separators=(",", ":")))
-        self._pending_delta = []
+        if self._delta is not None:
+            self._delta.commit()
 
     # -- writing --------------------------------------------------------------------------------------------
     def _ref_url(self, oid):
