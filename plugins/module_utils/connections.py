@@ -20,7 +20,7 @@ from ansible_collections.idsync.entra.plugins.module_utils.connection_auth impor
     CREDENTIAL_OVERRIDES, ENTRA_CONNECTORS, auth_params, connection_auth_params, graph_client_for,
 )
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.csv_reader import DEFAULT_MAX_FIELD_LENGTH
-from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError, probe_verdict
 from ansible_collections.idsync.entra.plugins.module_utils.store import (
     Store,
     display_location,
@@ -425,12 +425,7 @@ def test_connection(client, required_permissions, expected_tenant_id=None):
         if str(expected_tenant_id).lower() not in [d.lower() for d in org["verified_domains"]]:
             problems.append("the token is for tenant %s, whose verified domains do not include %s"
                             % (org.get("id") or tid, expected_tenant_id))
-    if problems:
-        text = "; ".join(problems)
-        result["error"] = text[0].upper() + text[1:] + "."
-    else:
-        result["ok"] = True
-    return result
+    return probe_verdict(result, problems)
 
 
 def test_csv(settings, name="csv"):

@@ -27,17 +27,13 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
     HAS_MSAL = False
     MSAL_IMPORT_ERROR = traceback.format_exc()
 
-try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:  # pragma: no cover
-    HAS_REQUESTS = False
-
 from ansible_collections.idsync.entra.plugins.module_utils import certs
 from ansible_collections.idsync.entra.plugins.module_utils.errors import (
     AuthError, ConfigError, IdsyncError, register_secret,
 )
-from ansible_collections.idsync.entra.plugins.module_utils.transport import describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import (
+    describe_transport_error, is_tls_error, is_transport_error,
+)
 
 # "Microsoft Graph Command Line Tools": a Microsoft first-party public client, present in every tenant.
 DEVICE_CODE_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
@@ -252,9 +248,9 @@ class _MsalCredential(Credential):
     def _classify(self, exc, what):
         """Return (IdsyncError, seconds to wait before a retry or None when not retryable)."""
         url = self.endpoints.authority
-        if HAS_REQUESTS and isinstance(exc, requests.exceptions.SSLError):
+        if is_tls_error(exc):
             return describe_transport_error(exc, "POST" if what == "token" else "GET", url, self.session.ca_path), None
-        if HAS_REQUESTS and isinstance(exc, requests.exceptions.RequestException):
+        if is_transport_error(exc):
             return describe_transport_error(exc, "POST" if what == "token" else "GET", url, self.session.ca_path), 2
         if HAS_MSAL and isinstance(exc, msal.exceptions.MsalServiceError):
             # msal raises this for a 5xx from the authority; it throttles a repeat for Retry-After (default 5 s).

@@ -55,6 +55,16 @@ def _scrub_value(value):
     return value
 
 
+def probe_verdict(result, problems):
+    """Close a "Test connection" result: ``ok`` when nothing is wrong, else every problem in one sentence."""
+    if problems:
+        text = "; ".join(problems)
+        result["error"] = text[0].upper() + text[1:] + "."
+    else:
+        result["ok"] = True
+    return result
+
+
 class IdsyncError(Exception):
     """Base class: ``msg`` is one clear sentence, ``details`` a dict (always JSON-serialisable)."""
 

@@ -27,12 +27,6 @@ import time
 import uuid
 
 try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
-    HAS_REQUESTS = False
-
-try:
     from urllib.parse import quote, urlsplit
 except ImportError:  # pragma: no cover
     from urllib import quote  # type: ignore
@@ -40,7 +34,9 @@ except ImportError:  # pragma: no cover
 
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, IdsyncError, scrub
 from ansible_collections.idsync.entra.plugins.module_utils.graph import RetryPolicy, parse_retry_after
-from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import (
+    _before_send, describe_transport_error, is_tls_error, is_transport_error,
+)
 
 # The system mailbox ExchangeOnlineManagement anchors app-only requests on (ScubaGear, CIPP).
 ANCHOR_MAILBOX = "APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@%s"
@@ -166,9 +162,9 @@ class ExchangeClient(object):
             try:
                 response = self.session.request("POST", url, data=data, headers=headers)
             except Exception as exc:  # pylint: disable=broad-except
-                if not HAS_REQUESTS or not isinstance(exc, requests.exceptions.RequestException):
+                if not is_transport_error(exc):
                     raise
-                if isinstance(exc, requests.exceptions.SSLError):
+                if is_tls_error(exc):
                     raise describe_transport_error(exc, "POST", url, getattr(self.session, "ca_path", None))
                 safe = idempotent or _before_send(exc)
                 delay = self.retry.delay(attempt)

@@ -11,7 +11,7 @@ Administrator...: Learn "App-only authentication in Exchange Online PowerShell",
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError
+from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError, probe_verdict
 
 EXCHANGE_API = "Office 365 Exchange Online"
 EXCHANGE_ROLES = ("Exchange Recipient Administrator", "Exchange Administrator")
@@ -80,12 +80,7 @@ def test_exchange(record, required_permissions=None, overrides=None, client=None
             elif not result["missing_permissions"]:
                 problems.append("%s failed: %s" % (PROBE_CMDLET, exc.msg.rstrip(".")))
             result["error_details"] = exc.to_result()
-        if problems:
-            text = "; ".join(problems)
-            result["error"] = text[0].upper() + text[1:] + "."
-        else:
-            result["ok"] = True
-        return result
+        return probe_verdict(result, problems)
     finally:
         close = getattr(getattr(client, "session", None), "close", None)
         if callable(close):

@@ -28,7 +28,6 @@ import json as jsonlib
 import random
 import threading
 import time
-import traceback
 import uuid
 
 try:
@@ -37,19 +36,13 @@ except ImportError:  # pragma: no cover
     from urllib import quote, urlencode  # type: ignore
     from urlparse import urlsplit  # type: ignore
 
-REQUESTS_IMPORT_ERROR = None
-try:
-    import requests
-    HAS_REQUESTS = True
-except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
 from ansible_collections.idsync.entra.plugins.module_utils.graph_batch import (  # noqa: F401 (BatchResult: re-exported)
     IDEMPOTENT_METHODS, READ_METHODS, BatchMixin, BatchResult, header_value, parse_retry_after, retryable_status,
 )
-from ansible_collections.idsync.entra.plugins.module_utils.transport import _before_send, describe_transport_error
+from ansible_collections.idsync.entra.plugins.module_utils.transport import (
+    _before_send, describe_transport_error, is_tls_error, is_transport_error,
+)
 
 
 class RetryPolicy(object):
@@ -259,9 +252,9 @@ class GraphClient(BatchMixin):
             try:
                 response = self.session.request(method, url, data=data, headers=send_headers)
             except Exception as exc:  # pylint: disable=broad-except
-                if not HAS_REQUESTS or not isinstance(exc, requests.exceptions.RequestException):
+                if not is_transport_error(exc):
                     raise
-                if isinstance(exc, requests.exceptions.SSLError):
+                if is_tls_error(exc):
                     raise describe_transport_error(exc, method, url, getattr(self.session, "ca_path", None))
                 safe = idempotent or _before_send(exc)
                 delay = self.retry.delay(attempt)

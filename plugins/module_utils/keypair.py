@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - exercised by ansible-test's import san
 
 from ansible_collections.idsync.entra.plugins.module_utils.certs import certificate_time, key_matches_certificate
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
+from ansible_collections.idsync.entra.plugins.module_utils.files import make_private_directory
 
 KEY_MODE = 0o600
 CERT_MODE = 0o644
@@ -138,14 +139,10 @@ def atomic_write(path, data, mode):
     renamed over ``path``.
     """
     directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        old = os.umask(0o077)
-        try:
-            os.makedirs(directory, 0o700)
-        except OSError as exc:
-            raise ConfigError("Cannot create directory '%s': %s." % (directory, exc.strerror or exc))
-        finally:
-            os.umask(old)
+    try:
+        make_private_directory(directory)
+    except OSError as exc:
+        raise ConfigError("Cannot create directory '%s': %s." % (directory, exc.strerror or exc))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
     except OSError as exc:

@@ -25,8 +25,9 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from ansible_collections.idsync.entra.plugins.module_utils.store_common import (  # noqa: F401 pylint: disable=unused-import
-    DEFAULT_STORE_PATH, LockedError, SqlStore, StoreError, find_forbidden_keys, now_text, redact_settings,
+from ansible_collections.idsync.entra.plugins.module_utils.files import make_private_directory
+from ansible_collections.idsync.entra.plugins.module_utils.store_common import (
+    DEFAULT_STORE_PATH, LockedError, SqlStore, StoreError, now_text,
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -120,8 +121,8 @@ def _now():
     return now_text()
 
 
-def _process_start_time(pid):
-    """The kernel's start time of ``pid`` (Linux /proc), used to tell a live holder from a recycled pid."""
+def _proc_stat_field(pid, number):
+    """Field ``number`` (1-based, as in proc(5)) of /proc/<pid>/stat, or None (no such process, not Linux)."""
     try:
         with open("/proc/%d/stat" % pid, "r") as handle:
             data = handle.read()
@@ -129,21 +130,17 @@ def _process_start_time(pid):
         return None
     # The command name (field 2) may contain spaces and parentheses: split after its closing parenthesis.
     fields = data[data.rfind(")") + 2:].split()
-    # fields[0] is field 3 (state); starttime is field 22.
-    try:
-        return fields[19]
-    except IndexError:
-        return None
+    index = number - 3
+    return fields[index] if 0 <= index < len(fields) else None
+
+
+def _process_start_time(pid):
+    """The kernel's start time of ``pid`` (field 22), used to tell a live holder from a recycled pid."""
+    return _proc_stat_field(pid, 22)
 
 
 def _process_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid, "r") as handle:
-            data = handle.read()
-    except (IOError, OSError):
-        return None
-    fields = data[data.rfind(")") + 2:].split()
-    return fields[0] if fields else None
+    return _proc_stat_field(pid, 3)
 
 
 def pid_alive(pid, pid_start=None):
@@ -169,14 +166,10 @@ def pid_alive(pid, pid_start=None):
 def _ensure_private_file(path):
     """Create ``path`` 0600 (without writing to it) if missing; tighten an existing file that is wider."""
     directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        old = os.umask(0o077)
-        try:
-            os.makedirs(directory, 0o700)
-        except OSError as exc:
-            raise StoreError("Cannot create the directory %s for the idsync store: %s" % (directory, exc.strerror or exc))
-        finally:
-            os.umask(old)
+    try:
+        make_private_directory(directory)
+    except OSError as exc:
+        raise StoreError("Cannot create the directory %s for the idsync store: %s" % (directory, exc.strerror or exc))
     old = os.umask(0o077)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -98,6 +98,15 @@ def build_session(ca_path=None, timeout=DEFAULT_TIMEOUT):
     return VerifyingSession(ca_path=ca_path, timeout=timeout)
 
 
+def is_transport_error(exc):
+    """A failure of the HTTP exchange itself (refused, dropped, timed out, TLS), as opposed to an HTTP answer."""
+    return HAS_REQUESTS and isinstance(exc, requests.exceptions.RequestException)
+
+
+def is_tls_error(exc):
+    return HAS_REQUESTS and isinstance(exc, requests.exceptions.SSLError)
+
+
 def describe_transport_error(exc, method, url, ca_path=None, sent=None):
     """Turn a ``requests`` exception into a TransportError with one sentence that names the fix."""
     details = {"method": method, "url": url, "exception": type(exc).__name__}

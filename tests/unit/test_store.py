@@ -233,7 +233,7 @@ def test_nested_secret_rejected(db_path):
 
 
 def test_redact_settings():
-    assert store_mod.redact_settings({"a": 1, "client_secret": "s", "n": {"password": "p", "b": 2}}) == {"a": 1, "n": {"b": 2}}
+    assert store_common.redact_settings({"a": 1, "client_secret": "s", "n": {"password": "p", "b": 2}}) == {"a": 1, "n": {"b": 2}}
 
 
 # -- state and snapshots ------------------------------------------------------------------------------------------
