@@ -76,11 +76,23 @@ def test_a_lost_store_deprovisions_leavers_as_the_store_would(env):
     assert any("carrying this workflow's mark" in n for n in lost["notes"])
     users = env.users()
     assert [e for e in leavers if users[e]["accountEnabled"] is False] == leavers
-    assert users[leavers[0]][env.mark] == "hr_to_entra"           # deprovisioning keeps the mark
+    assert set(users[e][env.mark] for e in leavers) == {"hr_to_entra (deprovisioned)"}   # ours, and disabled by us
 
     env.admin.reset_stats()
     again = env.run(env.store("job3-lost-again"))
     assert again["changed"] is False and env.admin.stats()["writes"] == 0, again
+
+    # Two leavers come back, and an administrator disables someone who stayed: on yet another empty store, the
+    # returning people are enabled (their mark says this workflow disabled them), the other account stays disabled.
+    suspended = people[10]["EmployeeID"]
+    env.admin.call("PATCH", "/users/%s" % users[suspended]["id"], {"accountEnabled": False})
+    write_people(env.hr, people[3:])
+    back = env.run(env.store("job4-returning"))
+    assert back["summary"]["updated"] == 2 and back["summary"]["failed"] == 0, back
+    users = env.users()
+    assert [e for e in leavers if users[e]["accountEnabled"]] == leavers[3:]
+    assert [users[e][env.mark] for e in leavers[3:]] == ["hr_to_entra", "hr_to_entra"]
+    assert users[suspended]["accountEnabled"] is False and users[suspended][env.mark] == "hr_to_entra"
 
 
 def test_two_workflows_on_one_tenant_and_a_rename(env):

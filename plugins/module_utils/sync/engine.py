@@ -252,6 +252,9 @@ class WorkflowRun(object):
             managed, managed_groups = self._reconcile_journal(managed, managed_groups)
         managed, managed_groups = self._add_marked(managed, managed_groups)
         self.deprovisioned = _load_ids(self.store, self.scope, "deprovisioned")
+        if self.ownership is not None:
+            # Leavers this workflow disabled say so in their mark, whatever the store remembers.
+            self.deprovisioned |= self.ownership.deprovisioned(self.target_read.objects) & managed
         self.managed_groups = managed_groups
         plan = self.planner.plan(
             self.source_read.objects, self.target_read.objects, managed=managed, rejected=self.source_read.rejected,

@@ -409,6 +409,11 @@ class Planner(ReferencePlanning, MembershipPlanning):
                 have = normalize(tobj.get(attribute), spec)
                 if want != have:
                     changes[attribute] = (have, want)
+            if changes and wf.deprovision_action == "disable" and self.ownership is not None:
+                # Say so in the mark: a run whose store was lost still enables this person when they return.
+                mark = self.ownership.mark_of(tobj)
+                if mark != self.ownership.deprovisioned_mark:
+                    changes[self.ownership.attribute] = (mark, self.ownership.deprovisioned_mark)
             if changes:
                 plan.deprovisions.append(DeprovisionOp(
                     tid, self._label(target_objects, tid),

@@ -14,7 +14,7 @@ ENTRA = AzureAdConnector({"name": "contoso", "connector": "azure_ad", "settings"
                          graph=FakeGraph())
 
 
-def plan(source, target, managed=(), previous=()):
+def plan(source, target, managed=(), previous=(), deprovisioned=()):
     p = params()
     p["previous_names"] = list(previous)
     wf = Workflow.from_params(p)
@@ -24,7 +24,7 @@ def plan(source, target, managed=(), previous=()):
     planner = Planner(wf, source_schema, ENTRA.schema("user"), ENTRA)
     marked = ownership.claimed(dict(target)) | set(managed)
     return planner.plan(dict((s["EmployeeID"], s) for s in source), dict(target), managed=marked,
-                        ownership=ownership)
+                        ownership=ownership, deprovisioned=set(deprovisioned))
 
 
 def test_the_connector_names_the_attribute_only_when_the_connection_does():
@@ -46,7 +46,9 @@ def test_marked_leavers_are_deprovisioned_without_the_store_and_foreign_ones_nev
               user("t3", "3", "grace@contoso.example")]
     result = plan([], target, managed=["t2"])                      # even a stale store entry cannot claim t2
     assert [op.tid for op in result.deprovisions] == ["t1"]
-    assert result.deprovisions[0].changes == {"accountEnabled": (True, False)}    # the mark stays
+    # The mark stays, and says that this workflow disabled the account.
+    assert result.deprovisions[0].changes == {"accountEnabled": (True, False),
+                                              MARK: ("hr_to_entra", "hr_to_entra (deprovisioned)")}
 
 
 def test_a_renamed_workflow_recognises_and_rewrites_its_old_name():
@@ -64,3 +66,19 @@ def test_marks_compare_exactly():
     assert ownership.is_ours({MARK: "hr"}) and ownership.is_ours({MARK: " old "})
     assert ownership.is_foreign({MARK: "HR2"}) and not ownership.is_foreign({MARK: ""})
     assert ownership.needs_mark({}) and ownership.needs_mark({MARK: "old"}) and not ownership.needs_mark({MARK: "x"})
+
+
+def test_a_deprovisioned_mark_is_ours_and_says_so():
+    ownership = Ownership(MARK, "hr", ["old"])
+    objects = {"a": {MARK: "hr (deprovisioned)"}, "b": {MARK: "old (deprovisioned)"}, "c": {MARK: "hr"},
+               "d": {MARK: "other (deprovisioned)"}, "e": {}}
+    assert ownership.claimed(objects) == {"a", "b", "c"} and ownership.foreign(objects) == {"d"}
+    assert ownership.deprovisioned(objects) == {"a", "b"}
+    assert ownership.needs_mark(objects["a"]) and not ownership.needs_mark(objects["c"])   # a returning person
+
+
+def test_a_returning_leaver_gets_the_plain_mark_back():
+    target = [user("t1", "1", "ada@contoso.example", enabled=False, **{MARK: "hr_to_entra (deprovisioned)"})]
+    result = plan([person("1", "Ada", "Lovelace")], target, deprovisioned=["t1"])
+    assert result.updates[0].changes[MARK] == ("hr_to_entra (deprovisioned)", "hr_to_entra")
+    assert result.updates[0].changes["accountEnabled"] == (False, True) and result.deprovisions == []
