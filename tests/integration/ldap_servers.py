@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["samba", "samba-ad-provision", "slapd", "ldap-utils", "iproute2"]
+# samba-dsdb-modules and samba-vfs-modules: only Recommends of samba, but provisioning a DC fails without them.
+PACKAGES = ["samba", "samba-dsdb-modules", "samba-vfs-modules", "samba-ad-provision", "slapd", "ldap-utils", "iproute2"]
 AD_REALM = "IDSYNC.TEST"
 AD_DOMAIN = "IDSYNC"
 AD_BASE = "DC=idsync,DC=test"
