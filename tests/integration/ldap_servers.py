@@ -32,6 +32,9 @@ AD_PASSWORD = "Adm1n!Passw0rd-test"
 LDAP_BASE = "dc=example,dc=org"
 LDAP_ADMIN = "cn=admin,dc=example,dc=org"
 LDAP_PASSWORD = "ldap-admin-secret"
+# An ordinary account under a size limit of 3 entries, as OpenLDAP limits every account but the rootdn (500 by default).
+LDAP_LIMITED = "cn=limited reader,dc=example,dc=org"
+LDAP_LIMITED_SIZE = 3
 
 
 class ServerStartError(RuntimeError):
@@ -247,6 +250,7 @@ class OpenLdap:
             "rootpw %s" % LDAP_PASSWORD,
             "directory %s" % db,
             "index objectClass,entryUUID,entryCSN eq",
+            'limits dn.exact="%s" size=%d' % (LDAP_LIMITED, LDAP_LIMITED_SIZE),
             "overlay syncprov",
             "",
         ]))
@@ -257,6 +261,7 @@ class OpenLdap:
         _wait_port(self.address, self.tls_port, self.process, self.log)
         conn = self.admin_connection()
         conn.add(LDAP_BASE, ["top", "dcObject", "organization"], {"o": "Example", "dc": "example"})
+        conn.add(LDAP_LIMITED, ["top", "person"], {"sn": "reader", "userPassword": LDAP_PASSWORD})
         conn.unbind()
 
     def stop(self):

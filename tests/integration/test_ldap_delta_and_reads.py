@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from ansible_runner import COLLECTIONS
-from ldap_servers import AD_PASSWORD, LDAP_PASSWORD
+from ldap_servers import AD_PASSWORD, LDAP_LIMITED, LDAP_LIMITED_SIZE, LDAP_PASSWORD
 from sync_support import write_people
 
 if str(COLLECTIONS) not in sys.path:
@@ -14,6 +14,7 @@ if str(COLLECTIONS) not in sys.path:
 
 from ansible_collections.idsync.entra.plugins.module_utils.connectors import get_connector  # noqa: E402
 from ansible_collections.idsync.entra.plugins.module_utils.connectors.ldap.names import canonical_dn  # noqa: E402
+from ansible_collections.idsync.entra.plugins.module_utils.errors import IdsyncError  # noqa: E402
 from ansible_collections.idsync.entra.plugins.module_utils.store import Store  # noqa: E402
 from ansible_collections.idsync.entra.plugins.module_utils.sync.engine import run_workflow  # noqa: E402
 
@@ -73,6 +74,26 @@ def test_delta_after_ten_changes_reads_only_those(tmp_path, request, kind):
         # only the changed entries come back with their attributes (the rest are anchors and the position)
         assert result["stats"]["source"]["entries"] <= 2 * 10 + 3, result["stats"]
     assert run_workflow(options)["changed"] is False
+
+
+def test_a_read_cut_by_the_size_limit_fails_and_deprovisions_no_one(tmp_path, openldap):
+    """OpenLDAP bounds paged searches by the account's size limit and answers sizeLimitExceeded with the entries so
+    far: taken as data, everyone after the cut would be a leaver. The run must fail and change nothing."""
+    for n in range(LDAP_LIMITED_SIZE + 3):
+        openldap.add_user("Person %02d" % n, "P%02d" % n, displayName="Person %02d" % n, title="Staff")
+    store = tmp_path / "store.db"
+    with Store(str(store)) as s:
+        s.put_connection("corp", "ldap", openldap.settings(page_size=2))   # pages smaller than the limit, too
+    out = tmp_path / "people.csv"
+    options = directory_to_csv(store, out, "ldap", delta=False)
+    assert run_workflow(options)["summary"]["created"] == LDAP_LIMITED_SIZE + 3          # the rootdn has no limit
+    with Store(str(store)) as s:
+        s.put_connection("corp", "ldap", openldap.settings(page_size=2, bind_dn=LDAP_LIMITED))
+    before = out.read_bytes()
+    with pytest.raises(IdsyncError) as failed:
+        run_workflow(options)
+    assert "size limit after %d entries" % LDAP_LIMITED_SIZE in str(failed.value), failed.value
+    assert LDAP_LIMITED in str(failed.value) and out.read_bytes() == before
 
 
 def test_delta_reads_everything_when_another_dc_answers(tmp_path, ad):

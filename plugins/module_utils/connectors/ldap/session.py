@@ -54,6 +54,10 @@ class LdapUnavailable(LdapError):
     """No server could be reached or the TLS handshake failed (the run stops)."""
 
 
+def _entries(response):
+    return len([e for e in response or [] if e.get("type") == "searchResEntry"])
+
+
 def result_sentence(result, what):
     """``what`` failed: a sentence from an ldap3 result dict (code, description, diagnostic message)."""
     code = result.get("result")
@@ -195,6 +199,7 @@ class LdapSession(object):
         conn = self.open()
         ldap_scope = {"base": ldap3.BASE, "one": ldap3.LEVEL, "subtree": ldap3.SUBTREE}[scope]
         cookie = None
+        read = 0
         self.stats["searches"] += 1
         while True:
             kwargs = {}
@@ -205,14 +210,25 @@ class LdapSession(object):
                              controls=controls, **kwargs)
             self.stats["pages"] += 1
             result = conn.result
-            if not ok and result.get("result") not in (0, 4):   # 4: size limit on a base search is still data
-                if result.get("result") == 32 and scope == "base":
+            code = result.get("result")
+            if code == 4 and scope != "base":
+                # The server's size limit also bounds paged searches (OpenLDAP's default is 500 entries for any
+                # account but the rootdn: https://openldap.org/doc/admin24/limits.html). A cut list would make
+                # everyone after the cut look gone, so it is an error, never data.
+                raise LdapError(
+                    "Searching %s for %s stopped at the directory's size limit after %d entries: the list would be "
+                    "incomplete, so nothing is read from it. Let the bind account %s read every entry (OpenLDAP: "
+                    "limits dn.exact=\"%s\" size=unlimited; Active Directory: the MaxResultSetSize LDAP policy), or "
+                    "narrow the search base" % (base, search_filter, read + _entries(conn.response), self.bind_dn,
+                                                self.bind_dn), code=4, kind="SizeLimitExceeded")
+            if not ok and code not in (0, 4):   # 4 on a base search: the one entry is there
+                if code == 32 and scope == "base":
                     return
-                raise LdapError(result_sentence(result, "Searching %s for %s" % (base, search_filter)),
-                                code=result.get("result"))
+                raise LdapError(result_sentence(result, "Searching %s for %s" % (base, search_filter)), code=code)
             for entry in conn.response or []:
                 if entry.get("type") != "searchResEntry":
                     continue
+                read += 1
                 self.stats["entries"] += 1
                 yield entry["dn"], entry.get("raw_attributes") or {}
             cookie = None
@@ -252,7 +268,10 @@ class LdapSession(object):
                     match = candidate
                     values.extend(vals)
             if match is None:
-                break
+                # A member list cut short would read as members removed: fail rather than take access away.
+                raise LdapError("Reading %s of %s stopped at value %d: the server did not return the next range (the "
+                                "entry changed or went away while it was read); run again" % (attribute, dn, low),
+                                kind="IncompleteRange")
         return values
 
     def root_dse(self, attributes):
