@@ -227,15 +227,18 @@ class Planner(ReferencePlanning, MembershipPlanning):
         claims = {}
         unmatched = []
         create_keys = {}                  # (pair, value) -> [sid] among unmatched: duplicates would be created twice
+        unidentified = []                 # in scope, but which target object is theirs cannot be told
         for sid, obj in in_scope.items():
             try:
                 values, found = self._candidates(indexes, obj)
             except RuleError as exc:
                 plan.errors.append({"object": sid, "source": sid, "rule": exc.rule, "error": exc.message})
+                unidentified.append(sid)
                 continue
             if not any(values):
                 plan.errors.append({"object": sid, "source": sid, "error": "no value for the match attribute(s) %s"
                                     % ", ".join(p.source.describe() for p in wf.match)})
+                unidentified.append(sid)
                 continue
             if found is None:
                 unmatched.append(sid)
@@ -271,6 +274,12 @@ class Planner(ReferencePlanning, MembershipPlanning):
                                             "creating both would duplicate it" % (
                                                 wf.match[position].target, key,
                                                 ", ".join(s for s in sids if s != sid))})
+        if unidentified and not plan.source_incomplete:
+            # Still in the source, yet matched to nothing: their own account would look like a leaver's.
+            plan.source_incomplete = ("%d source object(s) in scope have no usable value for the match attribute(s) "
+                                      "%s (first: %s), so any target object could be theirs" % (
+                                          len(unidentified), ", ".join(p.source.describe() for p in wf.match),
+                                          unidentified[0]))
         return matched, [sid for sid in unmatched if sid not in duplicates]
 
     def _updates(self, plan, in_scope, matched, target_objects, failed_sources):

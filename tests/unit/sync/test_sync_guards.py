@@ -48,6 +48,19 @@ def test_a_row_whose_key_cannot_be_read_withholds_every_deprovision(env):
     assert len(enabled(env)) == 40
 
 
+def test_a_person_in_scope_without_a_match_value_withholds_every_deprovision(env):
+    lines = list(PEOPLE)
+    lines[6] = "E007,Pat,Person007,Sales,,,Active"               # still employed; the match rule gives nothing today
+    del lines[20]                                               # E021 left
+    write_lines(env, lines)
+    result = env.run(hr_params(match=[{"source": "<< EmployeeID if Title else '' >>", "target": "employeeId"}]))
+    assert result["summary"]["deprovisioned"] == 0
+    # E007's own account (matched to nothing) and E021's would both have been disabled without the guard
+    assert result["withheld"]["deprovisions"] == 2, result["withheld"]
+    assert "no usable value for the match attribute(s)" in result["withheld"]["reason"]
+    assert "first: E007" in result["withheld"]["reason"] and len(enabled(env)) == 40
+
+
 def test_a_huge_field_and_control_characters_reject_the_row_but_protect_its_person(env):
     lines = [line.encode("utf-8") for line in PEOPLE]
     lines[2] = ("E003,Pat,%s,Sales,Rep,,Active" % ("x" * 1000000)).encode("utf-8")
