@@ -1,5 +1,6 @@
 """A real PostgreSQL server for the tests: Debian's postgresql binaries, ``initdb`` into a temporary directory,
-listening on a free loopback port with password (SCRAM) authentication, stopped and removed afterwards.
+listening on a free loopback port with password (SCRAM) authentication and TLS (a certificate for 127.0.0.1 from
+the tests' own CA, ``ca_path``; clients choose with ``sslmode``), stopped and removed afterwards.
 
 PostgreSQL refuses to run as root, so as root the server runs as the ``postgres`` system user that Debian's package
 creates. Missing binaries are installed with tools/ensure_system_packages.sh; a server that cannot start is an error
@@ -15,6 +16,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from tls_ca import TestCA
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERUSER = "idsync_admin"
@@ -52,6 +55,12 @@ class PostgresServer:
             self._user = pwd.getpwnam("postgres")
             os.chown(self.base, self._user.pw_uid, self._user.pw_gid)
             os.chmod(self.base, 0o700)
+        ca = TestCA(self.base / "tls", name="idsync PostgreSQL test CA")
+        self.ca_path = ca.ca_path
+        self.cert_path, self.key_path = ca.issue("server", ip="127.0.0.1")
+        if self._user is not None:            # the server reads its key as postgres, and wants it 0600
+            for path in (ca.dir, self.cert_path, self.key_path):
+                os.chown(path, self._user.pw_uid, self._user.pw_gid)
 
     def _run(self, *args, **kwargs):
         kwargs.setdefault("check", True)
@@ -77,7 +86,8 @@ class PostgresServer:
         self.process = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
              "-c", "unix_socket_directories=" + str(self.base), "-c", "fsync=off", "-c", "max_connections=200",
-             "-c", "shared_buffers=32MB"],
+             "-c", "shared_buffers=32MB", "-c", "ssl=on", "-c", "ssl_cert_file=%s" % self.cert_path,
+             "-c", "ssl_key_file=%s" % self.key_path],
             stdout=log, stderr=subprocess.STDOUT, cwd=str(self.base), **popen_kwargs)
         deadline = time.monotonic() + timeout
         while True:

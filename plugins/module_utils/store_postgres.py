@@ -86,19 +86,24 @@ def is_postgres_location(location):
 
 
 def redact_url(url):
-    """``url`` without its password (``postgresql://user:***@host/db`` -> ``postgresql://user@host/db``)."""
+    """``url`` without its password, in the user part or as libpq's ``password`` query parameter
+    (``postgresql://user:***@host/db?password=***&sslmode=require`` -> ``postgresql://user@host/db?sslmode=require``)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    userinfo = netloc[0].split(":", 1)[0]
-    return urlunsplit((parts.scheme, "%s@%s" % (userinfo, netloc[1]), parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, host = netloc.rsplit("@", 1)
+        netloc = "%s@%s" % (userinfo.split(":", 1)[0], host)
+    query = "&".join(p for p in parts.query.split("&") if p and p.split("=", 1)[0].lower() != "password")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def url_password(url):
-    """The password in ``url`` as written and as decoded (both are masked), or an empty list."""
-    password = urlsplit(url).password
-    return [p for p in set([password, unquote(password)]) if p] if password else []
+    """The passwords in ``url`` (user part, ``password`` query parameter) as written and decoded, to be masked."""
+    parts = urlsplit(url)
+    found = [parts.password] if parts.password else []
+    found += [p.split("=", 1)[1] for p in parts.query.split("&")
+              if "=" in p and p.split("=", 1)[0].lower() == "password"]
+    return sorted(set(v for p in found for v in (p, unquote(p)) if v))
 
 
 def advisory_key(name):

@@ -21,7 +21,8 @@ def emulator_auth(emulator):
 # -- real directory servers ----------------------------------------------------------------------------------------
 import os  # noqa: E402
 
-from ldap_servers import Directory, OpenLdap, SambaDC, ServerStartError, TestCA, ensure_packages  # noqa: E402
+from ldap_servers import Directory, OpenLdap, SambaDC, ServerStartError, ensure_packages  # noqa: E402
+from tls_ca import TestCA  # noqa: E402
 
 
 def _worker_index():

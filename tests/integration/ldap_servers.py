@@ -4,8 +4,6 @@ loopback, with TLS certificates from a test CA made here with ``cryptography``. 
 Samba has no LDAP port option, so each DC gets its own loopback address (127.0.0.x, added to ``lo`` when missing):
 one DC per pytest worker, provisioned once per session (~10 s); each test works in its own OU.
 """
-import datetime
-import ipaddress
 import os
 import shutil
 import signal
@@ -16,10 +14,6 @@ import uuid
 from pathlib import Path
 
 import ldap3
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 # samba-dsdb-modules and samba-vfs-modules: only Recommends of samba, but provisioning a DC fails without them.
@@ -46,47 +40,6 @@ def ensure_packages():
                           text=True, timeout=900)
     if proc.returncode != 0:
         raise ServerStartError("could not install %s: %s" % (" ".join(PACKAGES), proc.stderr.strip()))
-
-
-class TestCA:
-    """A CA and server certificates for IP addresses / names."""
-
-    def __init__(self, directory, name="idsync test CA"):
-        self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-                     .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                     .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
-                     .sign(self.key, hashes.SHA256()))
-        self.ca_path = self.dir / "ca.pem"
-        self.ca_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-
-    def issue(self, stem, ip=None, names=()):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        sans = [x509.DNSName(n) for n in names]
-        if ip:
-            sans.append(x509.IPAddress(ipaddress.ip_address(ip)))
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else ip)]))
-                .issuer_name(self.cert.subject).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .sign(self.key, hashes.SHA256()))
-        cert_path = self.dir / ("%s.crt" % stem)
-        key_path = self.dir / ("%s.key" % stem)
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                               serialization.NoEncryption()))
-        os.chmod(key_path, 0o600)
-        return cert_path, key_path
 
 
 def _wait_port(host, port, process, log, timeout=60):

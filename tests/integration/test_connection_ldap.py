@@ -3,7 +3,8 @@ wrong in one sentence, plain LDAP needs tls: none, and the bind password is neve
 import sqlite3
 
 from ansible_runner import run_playbook
-from ldap_servers import AD_ADMIN, AD_PASSWORD, LDAP_ADMIN, LDAP_PASSWORD, TestCA
+from ldap_servers import AD_ADMIN, AD_PASSWORD, LDAP_ADMIN, LDAP_PASSWORD
+from tls_ca import TestCA
 
 
 def connection_task(name, store, directory, **extra):

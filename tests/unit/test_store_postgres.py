@@ -196,6 +196,30 @@ def test_password_never_shown(postgres_server, postgres_url):
     assert password not in text and "not-" + password not in scrub(text)
 
 
+def test_a_password_given_as_a_query_parameter_never_shows_either():
+    url = "postgresql://idsync@db.example/idsync?sslmode=verify-full&password=s3cr%21t&sslrootcert=/ca.pem"
+    assert store_postgres.redact_url(url) == "postgresql://idsync@db.example/idsync?sslmode=verify-full&sslrootcert=/ca.pem"
+    assert store_postgres.url_password(url) == ["s3cr!t", "s3cr%21t"]
+    both = "postgresql://idsync:one@db.example/idsync?PASSWORD=two"
+    assert store_postgres.redact_url(both) == "postgresql://idsync@db.example/idsync"
+    assert store_postgres.url_password(both) == ["one", "two"]
+
+
+def test_tls_with_certificate_verification(postgres_server, postgres_url, tmp_path):
+    """sslmode and sslrootcert in the URL's query reach libpq: verify-full against the server's CA connects over
+    TLS; another CA is refused with one sentence, without the password."""
+    verified = postgres_url + "?sslmode=verify-full&sslrootcert=%s" % postgres_server.ca_path
+    with Store(verified) as s:
+        assert s._query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")[0]["ssl"] is True
+        s.set_state("tls", "ok", "yes")
+    from tls_ca import TestCA
+    other = TestCA(tmp_path / "other-ca", name="some other CA")
+    with pytest.raises(StoreError) as info:
+        Store(postgres_url + "?sslmode=verify-full&sslrootcert=%s" % other.ca_path)
+    assert "certificate verify failed" in info.value.msg, info.value.msg
+    assert postgres_server.password not in json.dumps([info.value.msg, info.value.to_result()])
+
+
 def test_store_location_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("IDSYNC_STORE", "postgresql://u@db.example:5432/idsync")
     assert store_api.resolve_location(None) == "postgresql://u@db.example:5432/idsync"
