@@ -27,37 +27,12 @@ How it works (after netbox's ``_build_diff`` and terraform-provider-azuread's ap
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import base64
-import binascii
-import datetime
-import difflib
-import hashlib
-import os
-import re
-import traceback
-
-CRYPTOGRAPHY_IMPORT_ERROR = None
-try:
-    from cryptography import x509
-    HAS_CRYPTOGRAPHY = True
-except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-
+from ansible_collections.idsync.entra.plugins.module_utils import odata
+from ansible_collections.idsync.entra.plugins.module_utils.app_certificates import (
+    credential_thumbprint, is_certificate_credential, load_public_certificate,
+)
+from ansible_collections.idsync.entra.plugins.module_utils.app_directory import TENANT_SCOPE, DirectoryReader, is_guid
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
-from ansible_collections.idsync.entra.plugins.module_utils import certs, consistency, odata
-
-
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-THUMBPRINT_RE = re.compile(r"^[0-9a-fA-F]{40}$")
-
-# Resource applications people name in api_permissions, by display name (lower case) -> appId.
-WELL_KNOWN_RESOURCES = {
-    "microsoft graph": "00000003-0000-0000-c000-000000000000",
-    "office 365 exchange online": "00000002-0000-0ff1-ce00-000000000000",
-    "exchange online": "00000002-0000-0ff1-ce00-000000000000",
-    "office 365 sharepoint online": "00000003-0000-0ff1-ce00-000000000000",
-}
 
 SIGN_IN_AUDIENCES = ["AzureADMyOrg", "AzureADMultipleOrgs", "AzureADandPersonalMicrosoftAccount",
                      "PersonalMicrosoftAccount"]
@@ -65,254 +40,23 @@ DEFAULT_SIGN_IN_AUDIENCE = "AzureADMyOrg"
 
 APP_SELECT = "id,appId,displayName,signInAudience,requiredResourceAccess,keyCredentials"
 APP_LIST_SELECT = "id,appId,displayName,signInAudience,requiredResourceAccess,keyCredentials,createdDateTime"
-SP_SELECT = "id,appId,displayName"
-RESOURCE_SP_SELECT = "id,appId,displayName,appRoles"
-ROLE_DEF_SELECT = "id,displayName,templateId,isBuiltIn"
-OWNER_SELECT = "id,userPrincipalName,appId,displayName"
-TENANT_SCOPE = "/"
-
-
-def _now():
-    try:
-        return datetime.datetime.now(datetime.timezone.utc)
-    except AttributeError:  # pragma: no cover - Python 2
-        return datetime.datetime.utcnow()
-
-
-def _iso(value):
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _quote_path(value):
-    """Percent-encode one path segment (a UPN may hold '#', '?', '/' or '%')."""
-    try:
-        from urllib.parse import quote
-    except ImportError:  # pragma: no cover
-        from urllib import quote  # type: ignore
-    return quote(str(value), safe="@.-_'()~!$&*+,;=:")
-
-
-def _replication_error(error):
-    if consistency.is_replication_error(error):
-        return True
-    return isinstance(error, GraphError) and error.status == 400 and error.matches(
-        "Invalid value specified for property 'principalId'", "Invalid value specified for property 'resourceId'")
-
-
-def is_guid(value):
-    return bool(value) and bool(GUID_RE.match(str(value).strip()))
-
-
-# --------------------------------------------------------------------------------------------------
-# Certificates (public part only)
-# --------------------------------------------------------------------------------------------------
-
-class PublicCertificate(object):
-    """A certificate to register as a keyCredential: DER bytes, SHA-1 thumbprint (upper-case hex, as the
-    portal shows it), subject and validity. Never holds a private key."""
-
-    def __init__(self, der, source):
-        if not HAS_CRYPTOGRAPHY:
-            raise ConfigError("The Python library 'cryptography' is required on the managed node to read certificates.")
-        self.der = der
-        self.source = source
-        self.thumbprint = hashlib.sha1(der).hexdigest().upper()
-        cert = x509.load_der_x509_certificate(der)
-        self.subject = cert.subject.rfc4514_string()
-        self.not_before = certs.certificate_time(cert, "not_valid_before")
-        self.not_after = certs.certificate_time(cert, "not_valid_after")
-
-    @property
-    def display_name(self):
-        name = self.subject or self.thumbprint
-        return name[:90]
-
-    def key_credential(self):
-        """The keyCredential to add: no keyId and no customKeyIdentifier (Graph assigns them; sending them is
-        refused in some cases), validity taken from the certificate itself."""
-        return {
-            "type": "AsymmetricX509Cert",
-            "usage": "Verify",
-            "key": base64.b64encode(self.der).decode("ascii"),
-            "displayName": self.display_name,
-            "startDateTime": _iso(self.not_before),
-            "endDateTime": _iso(self.not_after),
-        }
-
-
-def _ders_from_pem(data):
-    """DER bytes of every CERTIFICATE block of a PEM text; no other block (a private key) is kept."""
-    text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
-    ders = []
-    for match in re.finditer(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", text, re.S):
-        body = "".join(match.group(1).split())
-        try:
-            ders.append(base64.b64decode(body))
-        except (binascii.Error, ValueError):
-            raise ConfigError("A CERTIFICATE block in the PEM text is not valid base64.", option="certificates")
-    return ders
-
-
-def load_public_certificate(item):
-    """One ``certificates`` entry (a PEM string, or the path of a PEM or DER certificate file on the managed
-    node) -> :class:`PublicCertificate`. When a PEM holds a chain, the first certificate is the one registered."""
-    if not HAS_CRYPTOGRAPHY:
-        raise ConfigError("The Python library 'cryptography' is required on the managed node to read certificates.")
-    if not isinstance(item, str) or not item.strip():
-        raise ConfigError("Each entry of certificates must be a PEM certificate or the path of one.",
-                          option="certificates")
-    text = item.strip()
-    if "-----BEGIN" in text:
-        ders = _ders_from_pem(text)
-        source = "PEM text (first line '{0}')".format(text.splitlines()[0][:40])
-        if not ders:
-            raise ConfigError("An entry of certificates holds PEM text without a CERTIFICATE block (pass the public "
-                              "certificate, never the private key).", option="certificates")
-    else:
-        path = os.path.abspath(os.path.expanduser(text))
-        source = path
-        if not os.path.isfile(path):
-            raise ConfigError("Certificate file '{0}' does not exist on the managed node (certificates takes PEM text "
-                              "or paths of public certificate files).".format(path), option="certificates")
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except (IOError, OSError) as exc:
-            raise ConfigError("Certificate file '{0}' cannot be read: {1}.".format(path, exc.strerror or exc),
-                              option="certificates")
-        if b"-----BEGIN" in data:
-            ders = _ders_from_pem(data)
-            if not ders:
-                raise ConfigError("File '{0}' holds no CERTIFICATE block: pass the public certificate file, not the "
-                                  "private key.".format(path), option="certificates")
-        else:
-            ders = [data]
-    try:
-        cert = PublicCertificate(ders[0], source)
-    except ValueError as exc:
-        raise ConfigError("'{0}' is not a valid X.509 certificate: {1}.".format(source, exc), option="certificates")
-    if cert.not_after <= _now():
-        raise ConfigError("Certificate {0} ({1}, from {2}) expired on {3}: Entra ID refuses expired keys; renew it "
-                          "first.".format(cert.thumbprint, cert.subject, source, _iso(cert.not_after)),
-                          option="certificates")
-    return cert
-
-
-def credential_thumbprint(credential):
-    """SHA-1 thumbprint (upper-case hex) of a keyCredential: computed from ``key`` when Graph returned it (it
-    does under ``$select=keyCredentials`` only), else read from ``customKeyIdentifier`` (which defaults to the
-    thumbprint; Graph serialises it as base64 of the 20 bytes, or as the hex text itself)."""
-    key = credential.get("key")
-    if key:
-        try:
-            raw = base64.b64decode(key)
-        except (binascii.Error, ValueError, TypeError):
-            raw = None
-        if raw:
-            if raw.lstrip().startswith(b"-----BEGIN"):
-                ders = _ders_from_pem(raw)
-                raw = ders[0] if ders else None
-            if raw:
-                return hashlib.sha1(raw).hexdigest().upper()
-    custom = credential.get("customKeyIdentifier")
-    if custom:
-        custom = str(custom).strip()
-        if THUMBPRINT_RE.match(custom):
-            return custom.upper()
-        try:
-            raw = base64.b64decode(custom)
-        except (binascii.Error, ValueError, TypeError):
-            raw = None
-        if raw:
-            if len(raw) == 20:
-                return binascii.hexlify(raw).decode("ascii").upper()
-            try:
-                text = raw.decode("ascii")
-            except UnicodeDecodeError:
-                text = ""
-            if THUMBPRINT_RE.match(text):
-                return text.upper()
-    return None
-
-
-def _is_certificate_credential(credential):
-    return (credential.get("type") or "AsymmetricX509Cert") == "AsymmetricX509Cert" and \
-        (credential.get("usage") or "Verify") == "Verify"
-
-
-# --------------------------------------------------------------------------------------------------
-# Name matching
-# --------------------------------------------------------------------------------------------------
-
-def close_matches(name, candidates, limit=5):
-    """Up to ``limit`` candidates that look like ``name`` (difflib, case-insensitive), best first."""
-    lowered = dict((c.lower(), c) for c in candidates if c)
-    found = difflib.get_close_matches(str(name).lower(), list(lowered), n=limit, cutoff=0.6)
-    if not found:
-        # A name typed with a different separator (User.ReadWriteAll, Exchange Admin) still deserves a hint.
-        key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-        found = [c for c in lowered if key and (key in re.sub(r"[^a-z0-9]", "", c))][:limit]
-    return [lowered[f] for f in found]
-
-
-def _hint(matches):
-    if not matches:
-        return "no similar name exists"
-    return "did you mean {0}?".format(" or ".join("'{0}'".format(m) for m in matches))
 
 
 # --------------------------------------------------------------------------------------------------
 # The logic
 # --------------------------------------------------------------------------------------------------
 
-class AppRegistration(object):
-    """Reads and converges one tenant's application registrations through a ``GraphClient``.
-
-    ``timeout`` bounds each wait for replication (seconds); ``consecutive`` is how many consistent reads in a
-    row count as replicated (terraform-provider-azuread uses several).
-    """
+class AppRegistration(DirectoryReader):
+    """Reads and converges one tenant's application registrations through a ``GraphClient`` (the directory reads
+    and name lookups are DirectoryReader's)."""
 
     def __init__(self, graph, check_mode=False, timeout=300, consecutive=2, tenant_id=None, graph_url=None):
-        self.graph = graph
+        super(AppRegistration, self).__init__(graph, timeout=timeout, consecutive=consecutive)
         self.check_mode = check_mode
-        self.timeout = timeout
-        self.consecutive = consecutive
         self.tenant_id = tenant_id
         self.graph_url = (graph_url or getattr(graph, "base_url", None) or getattr(graph, "graph_url", None)
                           or "https://graph.microsoft.com/v1.0").rstrip("/")
         self.changes = []
-        self._resource_by_app_id = {}
-        self._resource_by_id = {}
-        self._role_definitions = None
-        self._role_definition_by_id = {}
-
-    # ---------------------------------------------------------------- Graph helpers
-
-    def _get_or_none(self, path, params=None):
-        try:
-            return self.graph.get(path, params=params)
-        except GraphError as exc:
-            if exc.is_not_found:
-                return None
-            raise
-
-    def _list(self, path, params=None):
-        return list(self.graph.iter_items(path, params=params))
-
-    def _wait(self, description, fetch, ready, timeout=None):
-        """Poll ``fetch()`` until ``ready(result)`` holds ``consecutive`` times in a row."""
-        return consistency.wait_for(fetch, ready, timeout=timeout or self.timeout, consecutive=self.consecutive,
-                                    description=description)
-
-    def _retry_fresh(self, description, call):
-        """Run a write that depends on an object created moments ago, retrying while Entra answers as if it did
-        not exist yet (404 Request_ResourceNotFound, 400 NoBackingApplicationObject, and the 400 'Invalid value
-        specified for property principalId' app role assignments give for a service principal that has not
-        replicated yet)."""
-        return consistency.retry_until_consistent(call, timeout=self.timeout, description=description,
-                                                  retry_on=_replication_error)
 
     def _change(self, text):
         self.changes.append(text)
@@ -358,221 +102,6 @@ class AppRegistration(object):
         data = self.graph.get("/applications/{0}".format(object_id), params={"$select": "keyCredentials"})
         return list((data or {}).get("keyCredentials") or [])
 
-    def service_principal(self, app_id):
-        return self._get_or_none("/servicePrincipals(appId='{0}')".format(app_id), params={"$select": SP_SELECT})
-
-    # ---------------------------------------------------------------- resources and permission names
-
-    def _cache_resource(self, sp):
-        self._resource_by_app_id[sp["appId"].lower()] = sp
-        self._resource_by_id[sp["id"].lower()] = sp
-        return sp
-
-    def resource_by_app_id(self, app_id):
-        key = app_id.lower()
-        if key not in self._resource_by_app_id:
-            sp = self._get_or_none("/servicePrincipals(appId='{0}')".format(key),
-                                   params={"$select": RESOURCE_SP_SELECT})
-            if sp is None:
-                self._resource_by_app_id[key] = None
-                return None
-            self._cache_resource(sp)
-        return self._resource_by_app_id[key]
-
-    def resource_by_id(self, object_id):
-        key = object_id.lower()
-        if key not in self._resource_by_id:
-            sp = self._get_or_none("/servicePrincipals/{0}".format(key), params={"$select": RESOURCE_SP_SELECT})
-            if sp is None:
-                self._resource_by_id[key] = None
-                return None
-            self._cache_resource(sp)
-        return self._resource_by_id[key]
-
-    def resolve_resource(self, name):
-        """An ``api_permissions`` key (display name such as 'Microsoft Graph', or the resource appId) -> the
-        resource service principal (with ``appRoles``)."""
-        text = str(name).strip()
-        if is_guid(text):
-            sp = self.resource_by_app_id(text)
-            if sp is None:
-                raise ConfigError("No service principal with appId {0} exists in the tenant: the API in api_permissions "
-                                  "must be available in the tenant.".format(text), option="api_permissions")
-            return sp
-        well_known = WELL_KNOWN_RESOURCES.get(text.lower())
-        if well_known:
-            sp = self.resource_by_app_id(well_known)
-            if sp is not None:
-                return sp
-        found = self._list("/servicePrincipals", params={
-            "$filter": odata.eq("displayName", text), "$select": RESOURCE_SP_SELECT})
-        if len(found) == 1:
-            return self._cache_resource(found[0])
-        if len(found) > 1:
-            raise ConfigError("{0} service principals are named '{1}' (appIds {2}): use the resource's appId as the key "
-                              "in api_permissions.".format(len(found), text,
-                                                           ", ".join(sorted(f["appId"] for f in found))),
-                              option="api_permissions")
-        names = [n.title() if n.islower() else n for n in WELL_KNOWN_RESOURCES]
-        raise ConfigError("No API named '{0}' exists in the tenant ({1}); api_permissions keys are API display names "
-                          "such as 'Microsoft Graph' or their appId.".format(
-                              text, _hint(close_matches(text, ["Microsoft Graph", "Office 365 Exchange Online"] + names))),
-                          option="api_permissions")
-
-    @staticmethod
-    def _application_roles(resource):
-        return [r for r in (resource.get("appRoles") or [])
-                if r.get("isEnabled", True) and "Application" in (r.get("allowedMemberTypes") or ["Application"])]
-
-    def resolve_permission(self, resource, name):
-        """A permission name ('User.ReadWrite.All') or app role id -> the app role id, or ConfigError naming
-        the close matches."""
-        text = str(name).strip()
-        roles = self._application_roles(resource)
-        if is_guid(text):
-            for role in roles:
-                if role["id"].lower() == text.lower():
-                    return role["id"], role.get("value") or role["id"]
-        for role in roles:
-            if role.get("value") == text:
-                return role["id"], role["value"]
-        folded = [r for r in roles if (r.get("value") or "").lower() == text.lower()]
-        if len(folded) == 1:
-            return folded[0]["id"], folded[0]["value"]
-        values = sorted(r.get("value") for r in roles if r.get("value"))
-        delegated = [r for r in (resource.get("oauth2PermissionScopes") or []) if r.get("value") == text]
-        extra = " (it is a delegated permission; api_permissions takes application permissions)" if delegated else ""
-        raise ConfigError("Unknown application permission '{0}' for {1}{2}: {3}".format(
-            text, resource.get("displayName") or resource.get("appId"), extra, _hint(close_matches(text, values))),
-            details={"resource": resource.get("displayName"), "permission": text,
-                     "close_matches": close_matches(text, values)}, option="api_permissions")
-
-    def resolve_api_permissions(self, api_permissions):
-        """``{'Microsoft Graph': ['User.ReadWrite.All', ...]}`` -> ``{resourceAppId: {'resource': sp,
-        'roles': {roleId: name}}}``. All unknown names are reported together."""
-        resolved = {}
-        problems = []
-        for key in sorted(api_permissions or {}):
-            names = api_permissions[key]
-            if isinstance(names, str):
-                names = [names]
-            if not isinstance(names, (list, tuple)):
-                raise ConfigError("api_permissions['{0}'] must be a list of permission names.".format(key),
-                                  option="api_permissions")
-            resource = self.resolve_resource(key)
-            entry = resolved.setdefault(resource["appId"].lower(), {"resource": resource, "roles": {}})
-            for name in names:
-                try:
-                    role_id, value = self.resolve_permission(resource, name)
-                except ConfigError as exc:
-                    problems.append(exc)
-                    continue
-                entry["roles"][role_id.lower()] = value
-        if len(problems) == 1:
-            raise problems[0]
-        if problems:
-            raise ConfigError(" ".join(p.msg for p in problems), option="api_permissions",
-                              details={"unknown": [p.details.get("permission") for p in problems]})
-        return resolved
-
-    def _role_name(self, resource, role_id):
-        if resource:
-            for role in resource.get("appRoles") or []:
-                if role.get("id", "").lower() == str(role_id).lower():
-                    return role.get("value") or role["id"]
-        return str(role_id)
-
-    @staticmethod
-    def _resource_label(resource, fallback):
-        return (resource or {}).get("displayName") or fallback
-
-    # ---------------------------------------------------------------- directory roles
-
-    def _all_role_definitions(self):
-        if self._role_definitions is None:
-            self._role_definitions = self._list("/roleManagement/directory/roleDefinitions",
-                                                params={"$select": ROLE_DEF_SELECT})
-            for definition in self._role_definitions:
-                self._role_definition_by_id[definition["id"].lower()] = definition
-                if definition.get("templateId"):
-                    self._role_definition_by_id.setdefault(definition["templateId"].lower(), definition)
-        return self._role_definitions
-
-    def resolve_directory_role(self, name):
-        """'Exchange Administrator' (or a role template id) -> the role definition."""
-        text = str(name).strip()
-        definitions = self._all_role_definitions()
-        if is_guid(text):
-            found = self._role_definition_by_id.get(text.lower())
-            if found:
-                return found
-        for definition in definitions:
-            if definition.get("displayName") == text:
-                return definition
-        folded = [d for d in definitions if (d.get("displayName") or "").lower() == text.lower()]
-        if len(folded) == 1:
-            return folded[0]
-        raise ConfigError("Unknown directory role '{0}': {1}".format(
-            text, _hint(close_matches(text, [d.get("displayName") for d in definitions]))),
-            details={"role": text}, option="directory_roles")
-
-    def role_definition_name(self, definition_id):
-        key = str(definition_id).lower()
-        if key not in self._role_definition_by_id:
-            definition = self._get_or_none("/roleManagement/directory/roleDefinitions/{0}".format(key),
-                                           params={"$select": ROLE_DEF_SELECT})
-            if definition is None:
-                return str(definition_id)
-            self._role_definition_by_id[key] = definition
-        return self._role_definition_by_id[key].get("displayName") or str(definition_id)
-
-    def role_assignments(self, sp_id):
-        """Tenant-wide directory role assignments held by the service principal."""
-        items = self._list("/roleManagement/directory/roleAssignments", params={
-            "$filter": odata.eq("principalId", sp_id)})
-        return [a for a in items if (a.get("directoryScopeId") or TENANT_SCOPE) == TENANT_SCOPE]
-
-    # ---------------------------------------------------------------- owners
-
-    def resolve_owner(self, name):
-        text = str(name).strip()
-        if is_guid(text):
-            found = self._get_or_none("/directoryObjects/{0}".format(text.lower()))
-        else:
-            found = self._get_or_none("/users/{0}".format(_quote_path(text)),
-                                      params={"$select": "id,userPrincipalName,displayName"})
-        if found is None:
-            raise ConfigError("Owner '{0}' was not found in the tenant: owners takes user principal names or object "
-                              "ids.".format(text), option="owners")
-        return found
-
-    @staticmethod
-    def owner_label(owner):
-        return owner.get("userPrincipalName") or owner.get("appId") or owner.get("id")
-
-    def owners(self, object_id):
-        return self._list("/applications/{0}/owners".format(object_id), params={"$select": OWNER_SELECT})
-
-    # ---------------------------------------------------------------- consent
-
-    def app_role_assignments(self, sp_id):
-        """App role assignments granted to the service principal (application permissions consented)."""
-        return self._list("/servicePrincipals/{0}/appRoleAssignments".format(sp_id))
-
-    # ---------------------------------------------------------------- describing
-
-    def _permissions_by_name(self, pairs):
-        """``[(resourceAppId or resource object id, roleId, by)]`` -> ``{'Microsoft Graph': [sorted names]}``."""
-        result = {}
-        for resource_key, role_id, by in pairs:
-            if by == "appId":
-                resource = self.resource_by_app_id(resource_key)
-            else:
-                resource = self.resource_by_id(resource_key)
-            label = self._resource_label(resource, resource_key)
-            result.setdefault(label, set()).add(self._role_name(resource, role_id))
-        return dict((k, sorted(v)) for k, v in sorted(result.items()))
-
     @staticmethod
     def required_role_pairs(app):
         pairs = set()
@@ -585,13 +114,13 @@ class AppRegistration(object):
     @staticmethod
     def thumbprints(credentials):
         return sorted(set(t for t in (credential_thumbprint(c) for c in credentials or []
-                                      if _is_certificate_credential(c)) if t))
+                                      if is_certificate_credential(c)) if t))
 
     def read_state(self, app):
         """Everything about an existing application, for the diff and the result."""
         sp = self.service_principal(app["appId"])
         credentials = list(app.get("keyCredentials") or [])
-        if any(credential_thumbprint(c) is None for c in credentials if _is_certificate_credential(c)):
+        if any(credential_thumbprint(c) is None for c in credentials if is_certificate_credential(c)):
             credentials = self._read_key_credentials(app["id"])
         assignments = self.app_role_assignments(sp["id"]) if sp else []
         role_assignments = self.role_assignments(sp["id"]) if sp else []
@@ -756,17 +285,17 @@ class AppRegistration(object):
         if certificates is not None:
             plan["managed"].add("certificate_thumbprints")
             existing = list(raw["key_credentials"]) if raw else []
-            have = dict((credential_thumbprint(c), c) for c in existing if _is_certificate_credential(c))
+            have = dict((credential_thumbprint(c), c) for c in existing if is_certificate_credential(c))
             want = dict((c.thumbprint, c) for c in certificates)
             plan["new_keys"] = [want[t] for t in sorted(want) if t not in have]
             if mode == "exclusive":
-                plan["drop_keys"] = [c for c in existing if not (_is_certificate_credential(c)
+                plan["drop_keys"] = [c for c in existing if not (is_certificate_credential(c)
                                                                  and credential_thumbprint(c) in want)]
             elif mode == "replace_own" and plan["new_keys"]:
                 # Only certificates named like the new ones (the subject the caller always gives its own, e.g. the
                 # auto configuration role's CN=<app name>): the caller made them; other keys are someone else's.
                 own_names = set(c.display_name for c in certificates)
-                plan["drop_keys"] = [c for c in existing if _is_certificate_credential(c)
+                plan["drop_keys"] = [c for c in existing if is_certificate_credential(c)
                                      and credential_thumbprint(c) not in want and c.get("displayName") in own_names]
             for cert in plan["new_keys"]:
                 self._change("add certificate {0} ({1}) to '{2}'".format(cert.thumbprint, cert.subject, label))
@@ -776,7 +305,7 @@ class AppRegistration(object):
                     cred.get("displayName") or "no name", label))
             kept = [c for c in existing if c not in plan["drop_keys"]]
             after["certificate_thumbprints"] = sorted(set(
-                [t for t in (credential_thumbprint(c) for c in kept if _is_certificate_credential(c)) if t]
+                [t for t in (credential_thumbprint(c) for c in kept if is_certificate_credential(c)) if t]
                 + [c.thumbprint for c in plan["new_keys"]]))
             if plan["new_keys"] or plan["drop_keys"]:
                 plan["keep_keys"] = kept
@@ -1117,7 +646,7 @@ class AppRegistration(object):
                 "key_id": c.get("keyId"),
                 "start_date_time": c.get("startDateTime"),
                 "end_date_time": c.get("endDateTime"),
-            } for c in raw["key_credentials"] if _is_certificate_credential(c)]
+            } for c in raw["key_credentials"] if is_certificate_credential(c)]
             if not include_details:
                 for key in ("service_principal_id", "granted_permissions", "directory_roles", "owners"):
                     item.pop(key, None)

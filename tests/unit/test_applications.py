@@ -8,10 +8,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 
 from idsync_testlib import cert_pem as _cert_pem, key_pem, make_cert, write
-from ansible_collections.idsync.entra.plugins.module_utils import applications
-from ansible_collections.idsync.entra.plugins.module_utils.applications import (
-    AppRegistration, close_matches, credential_thumbprint, load_public_certificate,
+from ansible_collections.idsync.entra.plugins.module_utils import app_certificates, app_directory, applications
+from ansible_collections.idsync.entra.plugins.module_utils.app_certificates import (
+    credential_thumbprint, load_public_certificate,
 )
+from ansible_collections.idsync.entra.plugins.module_utils.app_directory import close_matches
+from ansible_collections.idsync.entra.plugins.module_utils.applications import AppRegistration
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError, GraphError
 
 GRAPH = "00000003-0000-0000-c000-000000000000"
@@ -221,5 +223,6 @@ def test_key_payload_keeps_existing_keys_with_their_key(fake):
 
 
 def test_module_utils_has_no_controller_only_imports():
-    source = open(applications.__file__).read()
-    assert "ansible.plugins" not in source and "ansible.utils.display" not in source
+    for module in (applications, app_certificates, app_directory):
+        source = open(module.__file__).read()
+        assert "ansible.plugins" not in source and "ansible.utils.display" not in source
