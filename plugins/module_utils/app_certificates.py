@@ -14,15 +14,6 @@ import datetime
 import hashlib
 import os
 import re
-import traceback
-
-CRYPTOGRAPHY_IMPORT_ERROR = None
-try:
-    from cryptography import x509
-    HAS_CRYPTOGRAPHY = True
-except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity test
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.idsync.entra.plugins.module_utils import certs
 from ansible_collections.idsync.entra.plugins.module_utils.errors import ConfigError
@@ -45,12 +36,12 @@ class PublicCertificate(object):
     portal shows it), subject and validity. Never holds a private key."""
 
     def __init__(self, der, source):
-        if not HAS_CRYPTOGRAPHY:
+        if not certs.HAS_CRYPTOGRAPHY:
             raise ConfigError("The Python library 'cryptography' is required on the managed node to read certificates.")
         self.der = der
         self.source = source
         self.thumbprint = hashlib.sha1(der).hexdigest().upper()
-        cert = x509.load_der_x509_certificate(der)
+        cert = certs.x509.load_der_x509_certificate(der)
         self.subject = cert.subject.rfc4514_string()
         self.not_before = certs.certificate_time(cert, "not_valid_before")
         self.not_after = certs.certificate_time(cert, "not_valid_after")
@@ -89,7 +80,7 @@ def ders_from_pem(data):
 def load_public_certificate(item):
     """One ``certificates`` entry (a PEM string, or the path of a PEM or DER certificate file on the managed
     node) -> :class:`PublicCertificate`. When a PEM holds a chain, the first certificate is the one registered."""
-    if not HAS_CRYPTOGRAPHY:
+    if not certs.HAS_CRYPTOGRAPHY:
         raise ConfigError("The Python library 'cryptography' is required on the managed node to read certificates.")
     if not isinstance(item, str) or not item.strip():
         raise ConfigError("Each entry of certificates must be a PEM certificate or the path of one.",
