@@ -10,25 +10,21 @@ Errors follow the shape in Microsoft Learn "Microsoft Entra authentication and a
 ("AADSTSnnnnn: text\\r\\nTrace ID: ...\\r\\nCorrelation ID: ...\\r\\nTimestamp: ..."), `error_codes`, `timestamp`,
 `trace_id`, `correlation_id`, `error_uri`.
 """
-import base64
-import binascii
-import datetime
 import hashlib
 import json
 import secrets
-import string
 import threading
 import time
-import uuid
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cryptography import x509
 from werkzeug.wrappers import Response
 
 import identity_workload as workload
-from identity_keys import (GraphAuthError, SigningKey, TenantProfile, b64url_decode, b64url_encode,
-                           certificate_thumbprints, split_jwt, verify_rsa_signature)
+from identity_assertions import CLIENT_ASSERTION_TYPE, ClientAssertions
+from identity_device import DeviceFlow, DeviceFlows
+from identity_errors import (CLOCK_SKEW_S, AadError, _FederationErrors, invalid_client,  # noqa: F401 (server.py)
+                             json_response, missing_parameter)
+from identity_keys import GraphAuthError, SigningKey, TenantProfile, b64url_encode  # noqa: F401 (server.py)
 # Hosts and resources of each national cloud; the emulator stands in for one of them (serve --cloud).
 from national_clouds import (CLOUDS, DEFAULT_CLOUD, EXCHANGE_APP_ID, GRAPH_APP_ID, INSTANCE_METADATA, LOGIN_HOSTS,
                              bare_host)
@@ -40,142 +36,18 @@ FIRST_PARTY_PUBLIC_CLIENTS = {
 }
 META_TENANTS = frozenset({"common", "organizations", "consumers"})
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
-CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # v2-oauth2-client-creds-grant-flow: "expires_in": 3599, "ext_expires_in": 3599.
 ACCESS_TOKEN_LIFETIME_S = 3599
 DEVICE_CODE_LIFETIME_S = 900  # v2-oauth2-device-code: "the user has 15 minutes to sign in"
-# Microsoft.IdentityModel's default ClockSkew (5 minutes): tolerated on assertion and access-token lifetimes.
-CLOCK_SKEW_S = 300
 VERIFICATION_URI = "https://microsoft.com/devicelogin"
-USER_CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
-CERTIFICATE_CREDENTIALS_DOC = "https://learn.microsoft.com/entra/identity-platform/certificate-credentials"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Errors
-
-
-class AadError(Exception):
-    """An error of the identity platform, rendered in Microsoft's token-endpoint error shape."""
-
-    def __init__(self, status: int, error: str, code: int, text: str):
-        super().__init__(f"AADSTS{code}: {text}")
-        self.status, self.error, self.code, self.text = status, error, code, text
-
-    def response(self, correlation_id: str | None = None, login_host: str = "login.microsoftonline.com") -> Response:
-        trace_id = str(uuid.uuid4())
-        correlation_id = correlation_id or str(uuid.uuid4())
-        timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-        body = {
-            "error": self.error,
-            "error_description": (
-                f"AADSTS{self.code}: {self.text}\r\nTrace ID: {trace_id}\r\n"
-                f"Correlation ID: {correlation_id}\r\nTimestamp: {timestamp}"
-            ),
-            "error_codes": [self.code],
-            "timestamp": timestamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": f"https://{login_host}/error?code={self.code}",
-        }
-        return json_response(body, self.status)
-
-
-def invalid_client(code: int, text: str) -> AadError:
-    # invalid_client is answered with HTTP 401 by the real service (observed, REFERENCE.md).
-    return AadError(401, "invalid_client", code, text)
-
-
-def missing_parameter(name: str) -> AadError:
-    # reference-error-codes: AADSTS900144 "The request body must contain the following parameter: '{name}'."
-    return AadError(400, "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'.")
-
-
-def malformed_assertion() -> AadError:
-    # reference-error-codes: AADSTS50027 InvalidJwtToken ("token format isn't proper").
-    return AadError(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
-
-
-class _FederationErrors:
-    """The error constructors identity_workload.verify_federated_assertion raises with."""
-    AadError = AadError
-    clock_skew = CLOCK_SKEW_S
-
-    @staticmethod
-    def invalid_client(code, text):
-        return invalid_client(code, text)
-
-    @staticmethod
-    def malformed():
-        return malformed_assertion()
-
-
-def json_response(body, status=200, headers=None) -> Response:
-    response = Response(json.dumps(body), status=status, mimetype="application/json", headers=headers)
-    response.headers["Cache-Control"] = "no-store, no-cache"
-    return response
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Device code flows
-
-
-@dataclass
-class DeviceFlow:
-    device_code: str
-    user_code: str
-    client_id: str
-    scopes: list
-    expires_at: float
-    user: dict | None = None  # who signed in: id, userPrincipalName, displayName
-
-
-class DeviceFlows:
-    """Pending device authorizations, keyed by device code; approved by the admin API (or at once)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._by_device_code = {}
-
-    def start(self, client_id: str, scopes: list, lifetime_s: float) -> DeviceFlow:
-        flow = DeviceFlow(
-            device_code=secrets.token_urlsafe(48),
-            user_code="".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(9)),
-            client_id=client_id,
-            scopes=scopes,
-            expires_at=time.time() + lifetime_s,
-        )
-        with self._lock:
-            self._by_device_code[flow.device_code] = flow
-        return flow
-
-    def approve(self, user_code: str, user: dict) -> bool:
-        with self._lock:
-            for flow in self._by_device_code.values():
-                if flow.user_code == user_code.strip().upper() and flow.expires_at > time.time():
-                    flow.user = _user_snapshot(user)
-                    return True
-        return False
-
-    def get(self, device_code: str) -> DeviceFlow | None:
-        with self._lock:
-            return self._by_device_code.get(device_code)
-
-    def redeem(self, device_code: str) -> None:
-        with self._lock:
-            self._by_device_code.pop(device_code, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._by_device_code.clear()
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The identity platform
 
 
-class IdentityPlatform:
+class IdentityPlatform(ClientAssertions):
     """Endpoints of login.microsoftonline.com (v2.0) for one emulated tenant."""
 
     def __init__(self, profile: TenantProfile, signing_key: SigningKey, directory_getter, *, emulator_hosts,
@@ -423,86 +295,6 @@ class IdentityPlatform:
             "This can happen if the application has not been installed by the administrator of the tenant or "
             "consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
         ))
-
-    # -- client assertion (Microsoft Learn: certificate-credentials) -----------------------------------------------------
-
-    def _verify_client_assertion(self, request, client_id: str, application: dict) -> None:
-        form = request.form
-        assertion_type = form.get("client_assertion_type")
-        if not assertion_type:
-            raise missing_parameter("client_assertion_type")
-        if assertion_type != CLIENT_ASSERTION_TYPE:
-            # reference-error-codes: AADSTS90100 InvalidRequestParameter.
-            raise AadError(400, "invalid_request", 90100, "client_assertion_type parameter is empty or not valid.")
-        try:
-            header, claims, signing_input, signature = split_jwt(form["client_assertion"])
-        except ValueError:
-            raise malformed_assertion() from None
-        public_key = self._assertion_key(header, client_id, application)
-        if not verify_rsa_signature(public_key, header.get("alg"), signing_input, signature):
-            # certificate-credentials / reference-error-codes: AADSTS700027 "Client assertion failed signature
-            # validation" (Learn's Java troubleshooting page: "Client assertion contains an invalid signature").
-            raise invalid_client(700027, (
-                "Client assertion failed signature validation. [Reason - The provided signature value did not match "
-                f"the expected signature value., Thumbprint of key used by client: '{_thumbprint_hint(header)}']"
-            ))
-        self._check_assertion_claims(claims, client_id, request)
-
-    def _assertion_key(self, header: dict, client_id: str, application: dict):
-        """The public key of the registered certificate the assertion header names (x5t#S256 or x5t)."""
-        if header.get("alg") not in ("RS256", "PS256"):
-            raise malformed_assertion()
-        header_name = "x5t#S256" if header.get("x5t#S256") else "x5t"
-        wanted = str(header.get(header_name) or "").rstrip("=")
-        for credential in application.get("keyCredentials") or []:
-            der = _credential_der(credential)
-            if der and wanted and certificate_thumbprints(der)[header_name] == wanted:
-                _check_key_credential_dates(credential, client_id)
-                return x509.load_der_x509_certificate(der).public_key()
-        raise invalid_client(700027, (
-            "The certificate with identifier used to sign the client assertion is not registered on application. "
-            f"[Reason - The key was not found., Thumbprint of key used by client: '{_thumbprint_hint(header)}', "
-            "Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
-            f"app Id '{client_id}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments "
-            "if you're not using the global cloud.]"
-        ))
-
-    def _check_assertion_claims(self, claims: dict, client_id: str, request) -> None:
-        if claims.get("iss") != claims.get("sub"):
-            # reference-error-codes: AADSTS50048 SubjectMismatchesIssuer.
-            raise invalid_client(50048, "Subject mismatches Issuer claim in the client assertion.")
-        if claims.get("iss") != client_id:
-            # Learn, Azure SDK for Java "Troubleshoot ClientAssertionCredential": AADSTS700021.
-            raise invalid_client(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
-        if not self._is_token_endpoint_audience(claims.get("aud"), request):
-            # Learn, Azure SDK for Java "Troubleshoot ClientAssertionCredential": AADSTS700023.
-            raise invalid_client(700023, "Client assertion audience claim does not match Realm issuer.")
-        self._check_assertion_lifetime(claims)
-
-    def _check_assertion_lifetime(self, claims: dict) -> None:
-        try:
-            expires = float(claims["exp"])
-            not_before = float(claims.get("nbf", 0))  # MSAL sends no nbf; it is optional
-        except (KeyError, TypeError, ValueError):
-            raise malformed_assertion() from None
-        now = time.time()
-        if expires + CLOCK_SKEW_S < now or not_before - CLOCK_SKEW_S > now:
-            # Seen from the real service (Azure/login#180, AzureAD MSAL issues): AADSTS700024, invalid_client.
-            raise invalid_client(700024, (
-                f"Client assertion is not within its valid time range. Current time: {_iso(now)}, assertion valid "
-                f"from {_iso(not_before)}, expiry time of assertion {_iso(expires)}. Review the documentation at "
-                f"{CERTIFICATE_CREDENTIALS_DOC} ."
-            ))
-
-    def _is_token_endpoint_audience(self, audience, request) -> bool:
-        """aud must be this token endpoint: any login host (or the emulator's own), tenant id or domain."""
-        if not isinstance(audience, str):
-            return False
-        parts = urlsplit(audience)
-        host_ok = parts.scheme == "https" and self._is_known_instance(parts.netloc.lower(), request)
-        segments = parts.path.strip("/").split("/")
-        path_ok = len(segments) >= 2 and segments[1:] in (["oauth2", "v2.0", "token"], ["oauth2", "token"])
-        return host_ok and path_ok and self.profile.names_tenant(segments[0])
 
     # -- device code and refresh token grants ----------------------------------------------------------------------
 
@@ -828,10 +620,6 @@ def _scope_names_for_response(resource: str, scp: str, requested: list) -> list:
     return names + [scope for scope in requested if scope == "offline_access"]
 
 
-def _user_snapshot(user: dict) -> dict:
-    return {key: user.get(key) for key in ("id", "userPrincipalName", "displayName")}
-
-
 def _with_seam_defaults(claims: dict) -> dict:
     """Entra omits empty roles/scp/wids claims; give GraphService the keys it expects either way."""
     claims = dict(claims)
@@ -841,49 +629,3 @@ def _with_seam_defaults(claims: dict) -> dict:
     else:
         claims.setdefault("roles", [])
     return claims
-
-
-def _credential_der(credential: dict) -> bytes | None:
-    key = credential.get("key")
-    if not key or (credential.get("type") not in (None, "AsymmetricX509Cert")):
-        return None
-    if credential.get("usage") not in (None, "Verify"):
-        return None
-    try:
-        return base64.b64decode(key)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _check_key_credential_dates(credential: dict, client_id: str) -> None:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = _parse_datetime(credential.get("startDateTime")), _parse_datetime(credential.get("endDateTime"))
-    if (start and start > now) or (end and end < now):
-        raise invalid_client(700027, (
-            "Client assertion failed signature validation. [Reason - The key used is expired., Please visit the "
-            f"Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]"
-        ))
-
-
-def _parse_datetime(value):
-    if not value:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
-
-
-def _thumbprint_hint(header: dict) -> str:
-    for name in ("x5t", "x5t#S256"):
-        if header.get(name):
-            try:
-                return b64url_decode(str(header[name])).hex().upper()
-            except (binascii.Error, ValueError):
-                return str(header[name])
-    return ""
-
-
-def _iso(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
