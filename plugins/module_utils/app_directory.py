@@ -118,24 +118,21 @@ class DirectoryReader(object):
 
     def resource_by_app_id(self, app_id):
         key = app_id.lower()
-        if key not in self._resource_by_app_id:
-            sp = self._get_or_none("/servicePrincipals(appId='{0}')".format(key),
-                                   params={"$select": RESOURCE_SP_SELECT})
-            if sp is None:
-                self._resource_by_app_id[key] = None
-                return None
-            self._cache_resource(sp)
-        return self._resource_by_app_id[key]
+        return self._cached_resource(self._resource_by_app_id, key, "/servicePrincipals(appId='{0}')".format(key))
 
     def resource_by_id(self, object_id):
         key = object_id.lower()
-        if key not in self._resource_by_id:
-            sp = self._get_or_none("/servicePrincipals/{0}".format(key), params={"$select": RESOURCE_SP_SELECT})
+        return self._cached_resource(self._resource_by_id, key, "/servicePrincipals/{0}".format(key))
+
+    def _cached_resource(self, cache, key, path):
+        """A resource service principal read once per run (a missing one is remembered as None too)."""
+        if key not in cache:
+            sp = self._get_or_none(path, params={"$select": RESOURCE_SP_SELECT})
             if sp is None:
-                self._resource_by_id[key] = None
+                cache[key] = None
                 return None
             self._cache_resource(sp)
-        return self._resource_by_id[key]
+        return cache[key]
 
     def resolve_resource(self, name):
         """An ``api_permissions`` key (display name such as 'Microsoft Graph', or the resource appId) -> the

@@ -93,7 +93,7 @@ def redact_url(url):
     if parts.password is not None:
         userinfo, host = netloc.rsplit("@", 1)
         netloc = "%s@%s" % (userinfo.split(":", 1)[0], host)
-    query = "&".join(p for p in parts.query.split("&") if p and p.split("=", 1)[0].lower() != "password")
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_password_parameter(p))
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -101,9 +101,13 @@ def url_password(url):
     """The passwords in ``url`` (user part, ``password`` query parameter) as written and decoded, to be masked."""
     parts = urlsplit(url)
     found = [parts.password] if parts.password else []
-    found += [p.split("=", 1)[1] for p in parts.query.split("&")
-              if "=" in p and p.split("=", 1)[0].lower() == "password"]
+    found += [p.split("=", 1)[1] for p in parts.query.split("&") if "=" in p and _is_password_parameter(p)]
     return sorted(set(v for p in found for v in (p, unquote(p)) if v))
+
+
+def _is_password_parameter(parameter):
+    """``password=...`` in a URL's query (libpq takes the password there too)."""
+    return parameter.split("=", 1)[0].lower() == "password"
 
 
 def advisory_key(name):

@@ -55,7 +55,7 @@ class Ownership(object):
 
     def is_foreign(self, obj):
         mark = self.mark_of(obj)
-        return mark is not None and not self.is_ours(obj)
+        return mark is not None and self._owner(mark)[0] not in self.ours
 
     def needs_mark(self, obj):
         """A managed (not deprovisioned) object that lacks this workflow's current, plain mark and is ours to mark:

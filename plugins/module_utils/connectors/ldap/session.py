@@ -199,7 +199,7 @@ class LdapSession(object):
         conn = self.open()
         ldap_scope = {"base": ldap3.BASE, "one": ldap3.LEVEL, "subtree": ldap3.SUBTREE}[scope]
         cookie = None
-        read = 0
+        entries_before = self.stats["entries"]
         self.stats["searches"] += 1
         while True:
             kwargs = {}
@@ -219,8 +219,9 @@ class LdapSession(object):
                     "Searching %s for %s stopped at the directory's size limit after %d entries: the list would be "
                     "incomplete, so nothing is read from it. Let the bind account %s read every entry (OpenLDAP: "
                     "limits dn.exact=\"%s\" size=unlimited; Active Directory: the MaxResultSetSize LDAP policy), or "
-                    "narrow the search base" % (base, search_filter, read + _entries(conn.response), self.bind_dn,
-                                                self.bind_dn), code=4, kind="SizeLimitExceeded")
+                    "narrow the search base" % (base, search_filter,
+                                                self.stats["entries"] - entries_before + _entries(conn.response),
+                                                self.bind_dn, self.bind_dn), code=4, kind="SizeLimitExceeded")
             if not ok and code not in (0, 4):   # 4 on a base search: the one entry is there
                 if code == 32 and scope == "base":
                     return
@@ -228,7 +229,6 @@ class LdapSession(object):
             for entry in conn.response or []:
                 if entry.get("type") != "searchResEntry":
                     continue
-                read += 1
                 self.stats["entries"] += 1
                 yield entry["dn"], entry.get("raw_attributes") or {}
             cookie = None
